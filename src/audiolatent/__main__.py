@@ -1,0 +1,3 @@
+from audiolatent.cli.main import main
+
+raise SystemExit(main())

@@ -1,0 +1,219 @@
+"""The Tokenizer protocol: audio -> Latent -> audio, offline or streaming.
+
+A tokenizer is an ``nn.Module`` (a :class:`StreamingModule`) with
+
+* ``encode(audio [B, C, N], lengths=None) -> Latent`` and ``decode(Latent) -> audio [B, C, N']``;
+* ``sample_rate`` (Hz), ``channels``, ``hop_length`` (samples per frame of its base stream),
+  ``frame_rate`` (= sample_rate / hop_length), ``causal`` and ``lookahead`` (samples of future
+  input the round trip needs beyond the current frame; ``None`` = the whole signal, i.e. it
+  cannot stream, like Griffin-Lim);
+* ``streaming(batch_size)``: a context manager in which ``encode`` takes consecutive chunks
+  whose length is a multiple of ``hop_length`` and ``decode`` takes consecutive frames, state
+  carried between calls.
+
+Framing rule, for every tokenizer: ``N`` samples give ``T = ceil(N / hop_length)`` frames (the
+input is zero-padded on the right to a whole frame), and ``decode`` returns ``T * hop_length``
+samples, trimmed back to the original ``N`` when the latent recorded it (offline calls).
+
+Subclasses set ``kind`` and ``config_class`` and implement ``_encode(audio) -> list[Stream]`` and
+``_decode(streams) -> audio``, both on frame-aligned input, plus the properties above. Their
+constructor takes one config dataclass, which is all a checkpoint needs to rebuild them.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+
+from audiolatent.core.audio import check_audio
+from audiolatent.core.config import config_hash, to_dict
+from audiolatent.core.errors import LatentError, StreamingError
+from audiolatent.core.latent import Latent, Stream
+from audiolatent.core.streaming import StreamingModule
+
+__all__ = ["Tokenizer"]
+
+
+class Tokenizer(StreamingModule):
+    """Base class of every tokenizer. See the module docstring for the contract."""
+
+    kind: ClassVar[str] = ""
+    config_class: ClassVar[type | None] = None
+
+    def __init__(self, config: Any) -> None:
+        super().__init__()
+        self.config = config
+        #: the name it was loaded under (built-in name or checkpoint path); set by load_tokenizer
+        self.name: str = self.kind
+
+    # --- to implement ------------------------------------------------------------------
+    @property
+    def sample_rate(self) -> int:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    @property
+    def channels(self) -> int:
+        return 1
+
+    @property
+    def hop_length(self) -> int:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    @property
+    def causal(self) -> bool:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    @property
+    def lookahead(self) -> int | None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _encode(self, audio: torch.Tensor) -> list[Stream]:  # pragma: no cover - abstract
+        """Frame-aligned audio ``[B, C, T*hop]`` -> streams (lengths/num_samples filled by encode)."""
+        raise NotImplementedError
+
+    def _decode(self, streams: list[Stream]) -> torch.Tensor:  # pragma: no cover - abstract
+        """Streams -> audio ``[B, C, T*hop]``."""
+        raise NotImplementedError
+
+    # --- derived -----------------------------------------------------------------------
+    @property
+    def frame_rate(self) -> float:
+        """Frames per second of the base stream."""
+        return self.sample_rate / self.hop_length
+
+    @property
+    def algorithmic_latency_ms(self) -> float | None:
+        """Frame duration + lookahead, in ms (None when the tokenizer needs the whole signal)."""
+        if self.lookahead is None:
+            return None
+        return 1000.0 * (self.hop_length + self.lookahead) / self.sample_rate
+
+    @property
+    def config_hash(self) -> str:
+        return config_hash({"kind": self.kind, "config": to_dict(self.config)})
+
+    @property
+    def device(self) -> torch.device:
+        for p in self.parameters():
+            return p.device
+        for b in self.buffers():
+            return b.device
+        return torch.device("cpu")
+
+    def num_frames(self, num_samples: int) -> int:
+        return math.ceil(num_samples / self.hop_length)
+
+    # --- public API ----------------------------------------------------------------------
+    def encode(self, audio: torch.Tensor, lengths: torch.Tensor | None = None) -> Latent:
+        """Encode ``[B, C, N]`` audio at ``self.sample_rate`` into a Latent.
+
+        ``lengths`` ([B], samples) marks valid samples of a padded batch; the streams' lengths
+        are then ``ceil(length / hop)`` frames. In streaming mode, N must be a multiple of the hop.
+        """
+        check_audio(audio, self.channels, name=f"{self.name} input")
+        audio = audio.to(self.device)
+        n = audio.shape[-1]
+        if self.is_streaming:
+            self._check_streaming_batch(audio)
+            if n % self.hop_length:
+                raise StreamingError(
+                    f"{self.name}: streaming chunks must be a multiple of the hop ({self.hop_length} samples), got {n}"
+                )
+            frames_audio = audio
+        else:
+            pad = self.num_frames(n) * self.hop_length - n
+            frames_audio = torch.nn.functional.pad(audio, (0, pad)) if pad else audio
+        streams = self._encode(frames_audio)
+        if lengths is None:
+            lengths = torch.full((audio.shape[0],), n, dtype=torch.long)
+        lengths = lengths.detach().cpu().long()
+        for s in streams:
+            stream_hop = self.sample_rate / s.frame_rate
+            s.lengths = torch.ceil(lengths.double() / stream_hop).long().clamp(max=s.num_frames)
+        return Latent(
+            streams, self.sample_rate, self.name, self.config_hash,
+            None if self.is_streaming else lengths,
+        )
+
+    def decode(self, latent: Latent) -> torch.Tensor:
+        """Decode a Latent made by this tokenizer into ``[B, C, N]`` audio.
+
+        Offline, the output is trimmed to the length the latent recorded at encode time.
+        """
+        if not isinstance(latent, Latent):
+            raise LatentError(f"{self.name}: decode takes a Latent, got {type(latent).__name__}")
+        if latent.config_hash and latent.config_hash != self.config_hash:
+            raise LatentError(
+                f"{self.name}: this latent was made by {latent.tokenizer!r} with another config "
+                f"(hash {latent.config_hash}, this tokenizer {self.config_hash}); decode it with that tokenizer"
+            )
+        if latent.sample_rate != self.sample_rate:
+            raise LatentError(f"{self.name}: latent is at {latent.sample_rate} Hz, tokenizer at {self.sample_rate} Hz")
+        for s in latent.streams:
+            s.check_codes()
+        if self.is_streaming:
+            self._check_streaming_batch(latent.streams[0].values)
+        streams = [
+            type(s)(s.values.to(self.device), s.frame_rate, s.codebook_sizes, s.name, s.lengths, s.durations)
+            for s in latent.streams
+        ]
+        audio = self._decode(streams)
+        if not self.is_streaming and latent.num_samples is not None:
+            audio = audio[..., : int(latent.num_samples.max())]
+        return audio
+
+    def save(self, directory) -> "Path":
+        """Write a checkpoint directory (config.yaml + model.safetensors) that load_tokenizer reads."""
+        from audiolatent.core.checkpoint import save_checkpoint
+
+        return save_checkpoint(self, directory)
+
+    def describe(self) -> dict:
+        """Facts about this tokenizer (what ``audiolatent info`` prints).
+
+        Stream shapes and the nominal bitrate come from encoding one second of silence, so
+        they are what ``encode`` really produces, not what a config claims.
+        """
+        with torch.inference_mode():
+            probe = self.encode(torch.zeros(1, self.channels, self.sample_rate, device=self.device))
+        streams = [
+            {
+                "name": s.name,
+                "kind": "discrete" if s.is_discrete else "continuous",
+                "frame_rate": s.frame_rate,
+                "codebooks": len(s.codebook_sizes) if s.is_discrete else None,
+                "codebook_sizes": sorted(set(s.codebook_sizes)) if s.is_discrete else None,
+                "dim": None if s.is_discrete else s.values.shape[1],
+                "bits_per_second": s.bits_per_second,
+                "values_per_second": s.values_per_second,
+                "description": _stream_line(s),
+            }
+            for s in probe.streams
+        ]
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "sample_rate": self.sample_rate,
+            "channels": self.channels,
+            "hop_length": self.hop_length,
+            "frame_rate": self.frame_rate,
+            "nominal_bits_per_second": probe.bits_per_second if probe.is_discrete else None,
+            "values_per_second": probe.values_per_second,
+            "causal": self.causal,
+            "lookahead_samples": self.lookahead,
+            "algorithmic_latency_ms": self.algorithmic_latency_ms,
+            "parameters": sum(p.numel() for p in self.parameters()),
+            "config_hash": self.config_hash,
+            "streams": streams,
+        }
+
+
+def _stream_line(s: Stream) -> str:
+    if s.is_discrete:
+        sizes = sorted(set(s.codebook_sizes))
+        size = str(sizes[0]) if len(sizes) == 1 else str(sizes)
+        return f"{s.name}: {len(s.codebook_sizes)} x {size} codes @ {s.frame_rate:g} Hz = {s.bits_per_second:g} bits/s"
+    return f"{s.name}: {s.values.shape[1]} continuous dims @ {s.frame_rate:g} Hz = {s.values_per_second:g} values/s"

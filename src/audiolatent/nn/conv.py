@@ -1,0 +1,287 @@
+"""1-D convolutions that stream: causal ones exactly (with state), non-causal ones offline only.
+
+The padding scheme is the one of EnCodec (Défossez et al., 2022, "High Fidelity Neural Audio
+Compression") and Mimi (Défossez et al., 2024, "Moshi"), re-implemented here.
+
+Framing rule (:class:`StreamingConv1d`)
+---------------------------------------
+Let ``k_eff = (kernel_size - 1) * dilation + 1`` and ``padding_total = k_eff - stride`` (we
+require ``k_eff >= stride``). On ``N`` input samples the convolution returns
+
+    ``n_frames(N) = ceil(N / stride)`` frames,
+
+and output frame ``j`` covers the input "hop window" ``[j * stride, (j + 1) * stride)``:
+
+* **causal**: the input is left-padded with ``padding_total`` zeros, so frame ``j`` reads samples
+  ``[(j + 1) * stride - k_eff, (j + 1) * stride)`` — nothing after the end of its hop window.
+  Lookahead 0.
+* **non-causal** ("same" padding): ``padding_right = padding_total // 2`` and
+  ``padding_left = padding_total - padding_right``; frame ``j`` reads up to sample
+  ``(j + 1) * stride - 1 + padding_right``. Lookahead ``padding_right`` input samples.
+
+In both cases the input is also right-padded with ``(-N) % stride`` zeros, so a final partial hop
+window still gives a frame (offline only: streaming chunks must be whole hop windows).
+
+In streaming mode (causal only) the state is the last ``padding_total`` input samples; a chunk
+of ``n`` samples (``n`` a multiple of ``stride``) returns exactly ``n / stride`` frames, and the
+concatenated outputs equal the offline output.
+
+Transposed convolution (:class:`StreamingConvTranspose1d`)
+----------------------------------------------------------
+``T`` input frames give ``T * stride`` output samples: the full transposed convolution has
+``(T - 1) * stride + k_eff`` samples, and ``padding_total = k_eff - stride`` of them are trimmed —
+all on the right when causal (output sample ``n`` depends only on frames ``<= n // stride``),
+``padding_total // 2`` on the right and the rest on the left otherwise. Streaming (causal only)
+carries the overlap-add tail of ``padding_total`` samples (without bias) to the next call.
+
+Lookahead units: :attr:`StreamingConv1d.lookahead` counts *input* samples (the module
+downsamples or keeps the rate); :attr:`StreamingConvTranspose1d.lookahead` counts *output*
+samples (it upsamples). See :mod:`audiolatent.nn.latency` for the precise definitions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.utils import parametrize
+from torch.nn.utils.parametrizations import weight_norm
+
+from audiolatent.core.errors import StreamingError
+from audiolatent.core.streaming import StreamingModule
+
+__all__ = ["NORMS", "StreamingConv1d", "StreamingConvTranspose1d", "pad1d", "remove_weight_norm"]
+
+#: weight normalisations by name: ``weight_norm`` is Salimans & Kingma (2016), as in EnCodec/DAC
+NORMS: dict[str, Callable[[nn.Module], nn.Module]] = {
+    "none": lambda module: module,
+    "weight_norm": weight_norm,
+}
+
+PAD_MODES = ("constant", "reflect", "replicate")
+
+
+def _apply_norm(module: nn.Module, norm: str) -> nn.Module:
+    if norm not in NORMS:
+        raise ValueError(f"unknown norm {norm!r}; known: {sorted(NORMS)}")
+    return NORMS[norm](module)
+
+
+def pad1d(x: torch.Tensor, left: int, right: int, mode: str = "constant") -> torch.Tensor:
+    """Pad the last axis of ``x [B, C, T]``; ``reflect`` also works when ``T <= max(left, right)``.
+
+    Reflection needs more samples than the padding, so short inputs are first zero-extended on
+    the right (and that extension is removed again), as EnCodec does.
+    """
+    if mode != "reflect":
+        return F.pad(x, (left, right), mode=mode) if mode != "constant" else F.pad(x, (left, right))
+    length = x.shape[-1]
+    extension = max(0, max(left, right) - length + 1)
+    if extension:
+        x = F.pad(x, (0, extension))
+    padded = F.pad(x, (left, right), mode="reflect")
+    return padded[..., : padded.shape[-1] - extension]
+
+
+def remove_weight_norm(module: nn.Module) -> nn.Module:
+    """Fold every weight parametrisation (weight norm) below ``module`` into a plain weight, in place.
+
+    For inference: a weight-normed conv recomputes its weight on every call, which dominates the
+    cost of small streaming chunks. The outputs do not change; training afterwards would train
+    the plain weights. Returns ``module``.
+    """
+    for m in list(module.modules()):
+        if parametrize.is_parametrized(m, "weight"):
+            parametrize.remove_parametrizations(m, "weight", leave_parametrized=True)
+    return module
+
+
+def _param_like(module: nn.Module) -> torch.Tensor:
+    return next(module.parameters())
+
+
+@dataclass
+class _ConvState:
+    previous: torch.Tensor  # [B, C_in, padding_total]: the last input samples seen
+
+
+class StreamingConv1d(StreamingModule):
+    """Conv1d on ``[B, C_in, N]`` -> ``[B, C_out, ceil(N / stride)]`` with the padding rule above.
+
+    Args:
+        in_channels, out_channels, kernel_size, stride, dilation, groups, bias: as ``nn.Conv1d``.
+        causal: left padding only (streams exactly) or symmetric "same" padding (offline only;
+            ``streaming()`` raises :class:`StreamingError`).
+        norm: ``"none"`` or ``"weight_norm"`` (see :data:`NORMS`).
+        pad_mode: padding of non-causal convolutions (``constant`` = zeros, ``reflect``,
+            ``replicate``). Causal convolutions always pad with zeros, because the streaming state
+            starts at zero.
+
+    Attributes:
+        stride: input samples per output frame.
+        lookahead: input samples after the end of a frame's hop window that the frame reads
+            (0 when causal).
+        padding_total, padding_left, padding_right: in input samples.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int,
+        stride: int = 1,
+        dilation: int = 1,
+        groups: int = 1,
+        bias: bool = True,
+        *,
+        causal: bool = True,
+        norm: str = "none",
+        pad_mode: str = "constant",
+    ) -> None:
+        super().__init__()
+        effective = (kernel_size - 1) * dilation + 1
+        if stride < 1 or effective < stride:
+            raise ValueError(
+                f"effective kernel size {effective} (kernel {kernel_size}, dilation {dilation}) must be >= stride {stride} >= 1"
+            )
+        if pad_mode not in PAD_MODES:
+            raise ValueError(f"unknown pad_mode {pad_mode!r}; known: {PAD_MODES}")
+        if causal and pad_mode != "constant":
+            raise ValueError("causal convolutions pad with zeros (pad_mode='constant'): the streaming state starts at zero")
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.kernel_size, self.stride, self.dilation = kernel_size, stride, dilation
+        self.causal, self.pad_mode = causal, pad_mode
+        self.effective_kernel_size = effective
+        self.padding_total = effective - stride
+        self.padding_right = 0 if causal else self.padding_total // 2
+        self.padding_left = self.padding_total - self.padding_right
+        self.lookahead = self.padding_right
+        conv = nn.Conv1d(in_channels, out_channels, kernel_size, stride, dilation=dilation, groups=groups, bias=bias)
+        self.conv = _apply_norm(conv, norm)
+
+    def n_frames(self, n_samples: int) -> int:
+        """Output frames for ``n_samples`` input samples offline: ``ceil(n_samples / stride)``."""
+        return -(-n_samples // self.stride)
+
+    def _init_streaming_state(self, batch_size: int) -> _ConvState:
+        if not self.causal:
+            raise StreamingError(
+                f"{type(self).__name__} is non-causal (lookahead {self.lookahead} samples) and cannot stream exactly; "
+                "build it with causal=True to stream"
+            )
+        p = _param_like(self)
+        return _ConvState(torch.zeros(batch_size, self.in_channels, self.padding_total, device=p.device, dtype=p.dtype))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``x [B, C_in, N]`` -> ``[B, C_out, ceil(N / stride)]`` (streaming: ``N / stride``)."""
+        if self.is_streaming:
+            return self._forward_streaming(x)
+        extra = (-x.shape[-1]) % self.stride
+        return self.conv(pad1d(x, self.padding_left, self.padding_right + extra, self.pad_mode))
+
+    def _forward_streaming(self, x: torch.Tensor) -> torch.Tensor:
+        self._check_streaming_batch(x)
+        length = x.shape[-1]
+        if length % self.stride:
+            raise StreamingError(f"{type(self).__name__}: streaming chunks must be a multiple of the stride {self.stride}, got {length}")
+        if length == 0:
+            return x.new_zeros(x.shape[0], self.out_channels, 0)
+        state: _ConvState = self._streaming_state
+        if self.padding_total:
+            x = torch.cat([state.previous, x], dim=-1)
+            state.previous = x[..., x.shape[-1] - self.padding_total :]
+        return self.conv(x)
+
+
+@dataclass
+class _ConvTransposeState:
+    tail: torch.Tensor  # [B, C_out, padding_total]: overlap-add contributions to the next samples, no bias
+
+
+class StreamingConvTranspose1d(StreamingModule):
+    """ConvTranspose1d on ``[B, C_in, T]`` frames -> ``[B, C_out, T * stride]`` samples.
+
+    Args:
+        in_channels, out_channels, kernel_size, stride, dilation, groups, bias: as
+            ``nn.ConvTranspose1d`` (``(kernel_size - 1) * dilation + 1 >= stride``).
+        causal: trim the overlap on the right (streams exactly: output sample ``n`` depends on
+            frames ``<= n // stride`` only) or symmetrically (offline only).
+        norm: ``"none"`` or ``"weight_norm"``.
+
+    Attributes:
+        stride: output samples per input frame.
+        lookahead: output samples *before* the start of a frame's window ``[j * stride,
+            (j + 1) * stride)`` that depend on frame ``j`` (= ``trim_left``; 0 when causal).
+        padding_total, trim_left, trim_right: in output samples.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int,
+        stride: int = 1,
+        dilation: int = 1,
+        groups: int = 1,
+        bias: bool = True,
+        *,
+        causal: bool = True,
+        norm: str = "none",
+    ) -> None:
+        super().__init__()
+        effective = (kernel_size - 1) * dilation + 1
+        if stride < 1 or effective < stride:
+            raise ValueError(
+                f"effective kernel size {effective} (kernel {kernel_size}, dilation {dilation}) must be >= stride {stride} >= 1"
+            )
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.kernel_size, self.stride, self.dilation = kernel_size, stride, dilation
+        self.causal = causal
+        self.effective_kernel_size = effective
+        self.padding_total = effective - stride
+        self.trim_right = self.padding_total if causal else self.padding_total // 2
+        self.trim_left = self.padding_total - self.trim_right
+        self.lookahead = self.trim_left
+        convtr = nn.ConvTranspose1d(in_channels, out_channels, kernel_size, stride, dilation=dilation, groups=groups, bias=bias)
+        self.convtr = _apply_norm(convtr, norm)
+
+    def n_samples(self, n_frames: int) -> int:
+        """Output samples for ``n_frames`` input frames: ``n_frames * stride``."""
+        return n_frames * self.stride
+
+    def _init_streaming_state(self, batch_size: int) -> _ConvTransposeState:
+        if not self.causal:
+            raise StreamingError(
+                f"{type(self).__name__} is non-causal (lookahead {self.lookahead} output samples) and cannot stream "
+                "exactly; build it with causal=True to stream"
+            )
+        p = _param_like(self)
+        tail = torch.zeros(batch_size, self.out_channels, self.padding_total, device=p.device, dtype=p.dtype)
+        return _ConvTransposeState(tail)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``x [B, C_in, T]`` -> ``[B, C_out, T * stride]``."""
+        if x.shape[-1] == 0:
+            self._check_streaming_batch(x)
+            return x.new_zeros(x.shape[0], self.out_channels, 0)
+        if self.is_streaming:
+            return self._forward_streaming(x)
+        y = self.convtr(x)
+        return y[..., self.trim_left : y.shape[-1] - self.trim_right]
+
+    def _forward_streaming(self, x: torch.Tensor) -> torch.Tensor:
+        self._check_streaming_batch(x)
+        state: _ConvTransposeState = self._streaming_state
+        y = self.convtr(x)  # [B, C_out, T * stride + padding_total]
+        n_out = x.shape[-1] * self.stride
+        if not self.padding_total:
+            return y
+        y[..., : self.padding_total] += state.tail
+        tail = y[..., n_out:]
+        bias = self.convtr.bias
+        # the bias was added to every sample of the full output; the tail gets it again next call
+        state.tail = tail - bias[:, None] if bias is not None else tail.clone()
+        return y[..., :n_out]

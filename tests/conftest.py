@@ -1,14 +1,18 @@
-"""Shared fixtures. Tests run on CPU with 2 threads so timings stay sane on shared machines."""
+"""Shared fixtures.
+
+The suite runs on one intra-op thread: its tensors are tiny, and on a shared 2-core machine a
+second OpenMP thread makes small matmuls (LSTM steps, attention, tiny training loops) 3-30x
+slower, not faster. Benchmarks set their own thread count.
+"""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 import torch
 
-torch.set_num_threads(min(2, os.cpu_count() or 1))
+torch.set_num_threads(1)
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"

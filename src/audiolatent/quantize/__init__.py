@@ -1,0 +1,57 @@
+"""Bottlenecks between encoder and decoder, one per file, all implementing
+:class:`~audiolatent.quantize.base.Bottleneck` (see ``base.py`` for the contract).
+
+Build one from a config with :func:`build_bottleneck` (``{"kind": "rvq", "dim": 128, ...}``);
+the kinds are registered by their modules (:data:`BOTTLENECKS`):
+
+=========  ==========================  ===============================================
+kind       class                       idea (paper)
+=========  ==========================  ===============================================
+vq         VectorQuantizer             EMA codebook, k-means init, dead-code revival
+rvq        ResidualVQ                  residual VQ + quantizer dropout (SoundStream, DAC)
+grvq       GroupResidualVQ             one RVQ per channel group (HiFi-Codec)
+msrvq      MultiScaleRVQ               RVQ layers at strides (4, 2, 1) (SNAC)
+fsq        FSQ                         finite scalar quantisation (Mentzer et al. 2023)
+lfq        LFQ                         lookup-free binary quantisation (MAGVIT-v2)
+scalar     ScalarQuantizer             tanh + uniform rounding per channel (SQ-Codec)
+gaussian   GaussianBottleneck          VAE posterior + KL
+softnorm   SoftNormBottleneck          EMA-RMS normalisation + training noise
+identity   IdentityBottleneck          continuous z (optionally projected)
+=========  ==========================  ===============================================
+"""
+
+from audiolatent.quantize.base import Bottleneck, BottleneckOutput, StreamSpec, codebook_stats
+from audiolatent.quantize.registry import BOTTLENECKS, build_bottleneck, register_bottleneck
+
+# importing the modules registers their classes
+from audiolatent.quantize.vq import VectorQuantizer, sync_codebooks  # isort: skip
+from audiolatent.quantize.rvq import ResidualVQ  # isort: skip
+from audiolatent.quantize.grvq import GroupResidualVQ  # isort: skip
+from audiolatent.quantize.msrvq import MultiScaleRVQ  # isort: skip
+from audiolatent.quantize.fsq import FSQ  # isort: skip
+from audiolatent.quantize.lfq import LFQ  # isort: skip
+from audiolatent.quantize.scalar import ScalarQuantizer  # isort: skip
+from audiolatent.quantize.gaussian import GaussianBottleneck  # isort: skip
+from audiolatent.quantize.softnorm import SoftNormBottleneck  # isort: skip
+from audiolatent.quantize.identity import IdentityBottleneck  # isort: skip
+
+__all__ = [
+    "BOTTLENECKS",
+    "Bottleneck",
+    "BottleneckOutput",
+    "FSQ",
+    "GaussianBottleneck",
+    "GroupResidualVQ",
+    "IdentityBottleneck",
+    "LFQ",
+    "MultiScaleRVQ",
+    "ResidualVQ",
+    "ScalarQuantizer",
+    "SoftNormBottleneck",
+    "StreamSpec",
+    "VectorQuantizer",
+    "build_bottleneck",
+    "codebook_stats",
+    "register_bottleneck",
+    "sync_codebooks",
+]

@@ -1,0 +1,338 @@
+"""The log-mel spectrogram as a tokenizer: the handcrafted continuous latent of a decade of TTS.
+
+Encode: audio ``[B, 1, N]`` -> one continuous stream ``"mel"`` of log-mel values
+``[B, n_mels, T]`` at ``sample_rate / hop_length`` frames/s, ``T = ceil(N / hop_length)``:
+
+1. STFT with a periodic Hann window, frame ``t`` centred at sample ``t * hop_length``, the
+   signal zero-padded by ``n_fft // 2`` on both sides. The base class pads ``N`` samples to
+   ``T * hop_length``; ``torch.stft(center=True)`` then gives ``T + 1`` frames and the last
+   one (centred just past the signal) is dropped (:func:`~audiolatent.tokenizers.griffinlim.stft_frames`);
+2. ``|X| ** power`` (``power`` 1: magnitude, as HiFi-GAN and Vocos; 2: power);
+3. a triangular mel filterbank ``[n_mels, n_fft // 2 + 1]`` (:func:`mel_filterbank`,
+   librosa-compatible: Slaney's Auditory Toolbox scale or the HTK scale, optional Slaney
+   area normalisation);
+4. ``log(clamp(mel, min=log_floor))``, natural log. Digital silence gives ``log(log_floor)``
+   in every bin (``log(1e-5) = -11.51`` for mel-16k).
+
+Decode: ``exp`` (bins at the floor become 0) -> a non-negative least-squares inverse of the
+filterbank (pseudo-inverse clamped at 0, refined by multiplicative NNLS updates, Lee & Seung
+2001) -> ``** (1 / power)`` -> fast Griffin-Lim (Perraudin et al. 2013) with a fixed-seed
+initial phase, so decoding is deterministic. Output ``[B, 1, T * hop_length]``.
+
+Latency: Griffin-Lim iterates over the whole spectrogram, so this tokenizer is not causal,
+``lookahead`` is None (the whole signal) and ``streaming()`` raises StreamingError. Mono only.
+
+Built-ins: ``mel-16k`` (HiFi-GAN-style, 100 frames/s, 80 dims = 8000 values/s), ``mel-24k``
+(Vocos-style, 93.75 frames/s, 100 dims = 9375 values/s). Continuous latents have no nominal
+bit rate (see :mod:`audiolatent.core.latent`); :mod:`audiolatent.tokenizers.dmel` quantises
+these features.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from audiolatent.core.errors import ConfigError, LatentError, StreamingError
+from audiolatent.core.latent import Stream
+from audiolatent.core.registry import register_kind, register_tokenizer
+from audiolatent.core.tokenizer import Tokenizer
+from audiolatent.tokenizers.griffinlim import griffin_lim, stft_frames
+
+__all__ = [
+    "MelConfig", "MelTokenizer", "hz_to_mel", "mel_to_hz", "mel_filterbank", "triangular_filters",
+    "mel_16k_config", "mel_24k_config",
+]
+
+# Slaney's Auditory Toolbox scale: linear (200/3 Hz per mel) below 1 kHz, logarithmic above,
+# 27 mels per factor 6.4 in frequency. Same constants as librosa (htk=False).
+_SLANEY_HZ_PER_MEL = 200.0 / 3.0
+_SLANEY_BREAK_HZ = 1000.0
+_SLANEY_BREAK_MEL = _SLANEY_BREAK_HZ / _SLANEY_HZ_PER_MEL  # 15
+_SLANEY_LOG_STEP = math.log(6.4) / 27.0
+
+
+def hz_to_mel(freq_hz: torch.Tensor, mel_scale: str = "slaney") -> torch.Tensor:
+    """Frequency (Hz) -> mel. ``"htk"``: ``2595 log10(1 + f / 700)``; ``"slaney"``: linear < 1 kHz, log above."""
+    f = torch.as_tensor(freq_hz, dtype=torch.float64)
+    if mel_scale == "htk":
+        return 2595.0 * torch.log10(1.0 + f / 700.0)
+    if mel_scale != "slaney":
+        raise ValueError(f"mel_scale must be 'slaney' or 'htk', got {mel_scale!r}")
+    linear = f / _SLANEY_HZ_PER_MEL
+    log = _SLANEY_BREAK_MEL + torch.log(f.clamp_min(_SLANEY_BREAK_HZ) / _SLANEY_BREAK_HZ) / _SLANEY_LOG_STEP
+    return torch.where(f >= _SLANEY_BREAK_HZ, log, linear)
+
+
+def mel_to_hz(mels: torch.Tensor, mel_scale: str = "slaney") -> torch.Tensor:
+    """Mel -> frequency (Hz); the inverse of :func:`hz_to_mel`."""
+    m = torch.as_tensor(mels, dtype=torch.float64)
+    if mel_scale == "htk":
+        return 700.0 * (10.0 ** (m / 2595.0) - 1.0)
+    if mel_scale != "slaney":
+        raise ValueError(f"mel_scale must be 'slaney' or 'htk', got {mel_scale!r}")
+    linear = m * _SLANEY_HZ_PER_MEL
+    log = _SLANEY_BREAK_HZ * torch.exp(_SLANEY_LOG_STEP * (m - _SLANEY_BREAK_MEL))
+    return torch.where(m >= _SLANEY_BREAK_MEL, log, linear)
+
+
+def triangular_filters(freqs_hz: torch.Tensor, edges_hz: torch.Tensor, norm: str | None = "slaney") -> torch.Tensor:
+    """Triangular filters evaluated at ``freqs_hz [F]``: ``[len(edges_hz) - 2, F]`` float64.
+
+    Filter ``m`` rises linearly from 0 at ``edges_hz[m]`` to its peak at ``edges_hz[m + 1]``
+    (its centre frequency) and falls to 0 at ``edges_hz[m + 2]``. Peak 1 with ``norm=None``
+    (adjacent filters then sum to 1 between the first and last centre); with ``"slaney"`` each
+    filter is scaled by ``2 / (edges_hz[m + 2] - edges_hz[m])`` so its area is 1 (in Hz).
+    """
+    freqs = torch.as_tensor(freqs_hz, dtype=torch.float64)
+    edges = torch.as_tensor(edges_hz, dtype=torch.float64)
+    widths = edges.diff()  # [M + 1]
+    ramps = edges[:, None] - freqs[None, :]  # [M + 2, F]
+    rising = -ramps[:-2] / widths[:-1, None]
+    falling = ramps[2:] / widths[1:, None]
+    weights = torch.minimum(rising, falling).clamp_min(0.0)
+    if norm == "slaney":
+        weights = weights * (2.0 / (edges[2:] - edges[:-2]))[:, None]
+    elif norm is not None:
+        raise ValueError(f"norm must be 'slaney' or None, got {norm!r}")
+    return weights
+
+
+def mel_filterbank(
+    *,
+    sample_rate: int,
+    n_fft: int,
+    n_mels: int,
+    f_min: float = 0.0,
+    f_max: float | None = None,
+    mel_scale: str = "slaney",
+    norm: str | None = "slaney",
+) -> torch.Tensor:
+    """Mel filterbank ``[n_mels, n_fft // 2 + 1]`` (float32), the same math as ``librosa.filters.mel``.
+
+    Keyword-only: three positional integers in the wrong order would silently build another bank.
+
+    Centre frequencies are ``n_mels`` points equally spaced in mel between ``f_min`` and
+    ``f_max`` (exclusive; ``f_max=None`` = Nyquist); FFT bin ``k`` is at ``k * sample_rate / n_fft`` Hz.
+    """
+    f_max = sample_rate / 2.0 if f_max is None else float(f_max)
+    fft_freqs = torch.linspace(0.0, sample_rate / 2.0, n_fft // 2 + 1, dtype=torch.float64)
+    mel_edges = torch.linspace(
+        float(hz_to_mel(torch.tensor(f_min), mel_scale)), float(hz_to_mel(torch.tensor(f_max), mel_scale)),
+        n_mels + 2, dtype=torch.float64,
+    )
+    return triangular_filters(fft_freqs, mel_to_hz(mel_edges, mel_scale), norm).float()
+
+
+@dataclass
+class MelConfig:
+    """Log-mel analysis and Griffin-Lim synthesis. Defaults are ``mel-16k`` (HiFi-GAN-style).
+
+    Attributes:
+        sample_rate: Hz.
+        n_fft: FFT size in samples.
+        win_length: periodic Hann window length in samples (``2 * hop_length <= win_length <= n_fft``).
+        hop_length: samples per frame.
+        n_mels: mel bins, the latent's dimension D.
+        f_min, f_max: filterbank range in Hz; ``f_max=None`` = Nyquist.
+        mel_scale: ``"slaney"`` (librosa default, HiFi-GAN) or ``"htk"`` (torchaudio default, Vocos).
+        norm: ``"slaney"`` (each filter has unit area) or None (unit peak).
+        power: 1 = mel of the magnitude, 2 = mel of the power spectrum.
+        log_floor: features are ``ln(max(mel, log_floor))``.
+        griffin_lim_iterations: fast Griffin-Lim iterations at decode.
+        griffin_lim_momentum: Perraudin et al. 2013 inertia (0 = classic Griffin-Lim).
+        phase_seed: seed of Griffin-Lim's random initial phase (decode is deterministic).
+        nnls_iterations: multiplicative NNLS refinements of the filterbank inverse at decode.
+    """
+
+    sample_rate: int = 16000
+    n_fft: int = 1024
+    win_length: int = 1024
+    hop_length: int = 160
+    n_mels: int = 80
+    f_min: float = 0.0
+    f_max: float | None = 8000.0
+    mel_scale: str = "slaney"
+    norm: str | None = "slaney"
+    power: float = 1.0
+    log_floor: float = 1e-5
+    griffin_lim_iterations: int = 32
+    griffin_lim_momentum: float = 0.99
+    phase_seed: int = 0
+    nnls_iterations: int = 30
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.sample_rate <= 0:
+            problems.append(f"sample_rate must be positive, got {self.sample_rate}")
+        if not 0 < 2 * self.hop_length <= self.win_length <= self.n_fft:
+            problems.append(
+                f"need 0 < 2 * hop_length <= win_length <= n_fft (Griffin-Lim needs >= 50% overlap), got "
+                f"hop_length={self.hop_length}, win_length={self.win_length}, n_fft={self.n_fft}"
+            )
+        if self.n_mels < 1:
+            problems.append(f"n_mels must be >= 1, got {self.n_mels}")
+        nyquist = self.sample_rate / 2
+        f_max = nyquist if self.f_max is None else self.f_max
+        if not 0 <= self.f_min < f_max <= nyquist:
+            problems.append(
+                f"need 0 <= f_min < f_max <= Nyquist ({nyquist:g} Hz), got f_min={self.f_min}, f_max={self.f_max}"
+            )
+        if self.mel_scale not in ("slaney", "htk"):
+            problems.append(f"mel_scale must be 'slaney' or 'htk', got {self.mel_scale!r}")
+        if self.norm not in ("slaney", None):
+            problems.append(f"norm must be 'slaney' or null, got {self.norm!r}")
+        if self.power not in (1.0, 2.0):
+            problems.append(f"power must be 1 (magnitude) or 2 (power), got {self.power}")
+        if not self.log_floor > 0:
+            problems.append(f"log_floor must be positive, got {self.log_floor}")
+        if self.griffin_lim_iterations < 0 or self.nnls_iterations < 0:
+            problems.append("griffin_lim_iterations and nnls_iterations must be >= 0")
+        if not 0 <= self.griffin_lim_momentum < 1:
+            problems.append(f"griffin_lim_momentum must be in [0, 1), got {self.griffin_lim_momentum}")
+        if problems:
+            raise ConfigError("MelConfig: " + "; ".join(problems))
+
+
+def mel_16k_config() -> MelConfig:
+    """``mel-16k``: 16 kHz, 80 slaney mels to 8 kHz, n_fft 1024, hop 160 (100 frames/s), floor 1e-5."""
+    return MelConfig()
+
+
+def mel_24k_config() -> MelConfig:
+    """``mel-24k``: the Vocos features: 24 kHz, 100 HTK mels (unnormalised) to 12 kHz, n_fft 1024, hop 256, floor 1e-7.
+
+    Vocos pads the signal by reflection; we zero-pad, so only the first and last few frames differ.
+    """
+    return MelConfig(
+        sample_rate=24000, n_fft=1024, win_length=1024, hop_length=256, n_mels=100,
+        f_min=0.0, f_max=None, mel_scale="htk", norm=None, power=1.0, log_floor=1e-7,
+    )
+
+
+def refuse_streaming(name: str) -> StreamingError:
+    """The error every Griffin-Lim tokenizer raises from ``streaming()``."""
+    return StreamingError(
+        f"{name} cannot stream: its decoder (Griffin-Lim) iterates over the whole spectrogram, so it needs "
+        "the whole signal (lookahead=None); encode and decode offline"
+    )
+
+
+@register_kind
+class MelTokenizer(Tokenizer):
+    """Log-mel features ``[B, n_mels, T]`` out, Griffin-Lim audio back. See the module docstring."""
+
+    kind = "mel"
+    config_class = MelConfig
+
+    def __init__(self, config: MelConfig | None = None) -> None:
+        config = MelConfig() if config is None else config
+        super().__init__(config)
+        c = config
+        basis = mel_filterbank(
+            sample_rate=c.sample_rate, n_fft=c.n_fft, n_mels=c.n_mels, f_min=c.f_min, f_max=c.f_max,
+            mel_scale=c.mel_scale, norm=c.norm,
+        )
+        # Derived from the config, so not part of the checkpoint (persistent=False).
+        self.register_buffer("mel_basis", basis, persistent=False)  # [M, F]
+        self.register_buffer("mel_basis_pinv", torch.linalg.pinv(basis.double()).float(), persistent=False)  # [F, M]
+        self.register_buffer("window", torch.hann_window(c.win_length, periodic=True), persistent=False)
+
+    # --- Tokenizer properties ----------------------------------------------------------------
+    @property
+    def sample_rate(self) -> int:
+        return self.config.sample_rate
+
+    @property
+    def hop_length(self) -> int:
+        return self.config.hop_length
+
+    @property
+    def causal(self) -> bool:
+        return False
+
+    @property
+    def lookahead(self) -> int | None:
+        return None  # Griffin-Lim needs the whole signal
+
+    @property
+    def n_mels(self) -> int:
+        return self.config.n_mels
+
+    def streaming(self, batch_size: int = 1):
+        """Always raises StreamingError: Griffin-Lim needs the whole signal."""
+        raise refuse_streaming(self.name)
+
+    # --- analysis and synthesis (also used by DMelTokenizer) -----------------------------------
+    def log_mel(self, audio: torch.Tensor) -> torch.Tensor:
+        """Frame-aligned audio ``[B, 1, T * hop]`` -> natural-log mel ``[B, n_mels, T]``."""
+        c = self.config
+        n_frames = audio.shape[-1] // c.hop_length
+        spec = stft_frames(audio[:, 0], c.n_fft, c.hop_length, self.window, n_frames).abs()  # [B, F, T]
+        if c.power == 2.0:
+            spec = spec.square()
+        mel = torch.matmul(self.mel_basis.to(spec.dtype), spec)
+        return mel.clamp_min(c.log_floor).log()
+
+    def mel_to_linear(self, log_mel: torch.Tensor) -> torch.Tensor:
+        """Log-mel ``[B, n_mels, T]`` -> non-negative linear magnitude ``[B, n_fft // 2 + 1, T]``.
+
+        Solves ``min ||basis @ S - mel||`` over ``S >= 0`` approximately: the pseudo-inverse
+        clamped at 0 (plus a small positive offset so no bin is stuck at 0), then
+        ``nnls_iterations`` multiplicative updates ``S *= basis^T mel / basis^T basis S``
+        (Lee & Seung 2001), which keep ``S >= 0`` and lower the residual. Bins outside
+        ``[f_min, f_max]`` come back as 0.
+        """
+        c = self.config
+        basis = self.mel_basis.to(log_mel.dtype)
+        # bins at the floor were silent (or below the floor): make them exactly silent
+        at_floor = log_mel <= math.log(c.log_floor) + 1e-4
+        mel = torch.where(at_floor, torch.zeros_like(log_mel), log_mel.exp())
+        spec = torch.matmul(self.mel_basis_pinv.to(log_mel.dtype), mel).clamp_min(0.0)  # [B, F, T]
+        if c.nnls_iterations:
+            covered = (basis.sum(0) > 0).to(spec.dtype)[:, None]  # bins some filter sees
+            spec = spec + 1e-3 * spec.mean(dim=1, keepdim=True) * covered
+            numerator = torch.matmul(basis.T, mel)
+            for _ in range(c.nnls_iterations):
+                denominator = torch.matmul(basis.T, torch.matmul(basis, spec))
+                spec = spec.mul_(numerator).div_(denominator.clamp_min_(1e-12))
+                # bins whose NNLS solution is 0 decay geometrically towards it and reach subnormal
+                # floats (slow on CPUs) within ~20 updates; at <= 1e-12 they are inaudible: set 0
+                spec = torch.threshold(spec, 1e-12, 0.0)
+        return spec.pow(1.0 / c.power) if c.power != 1.0 else spec
+
+    def synthesize(self, log_mel: torch.Tensor) -> torch.Tensor:
+        """Log-mel ``[B, n_mels, T]`` -> audio ``[B, 1, T * hop]`` by NNLS inverse + fast Griffin-Lim."""
+        c = self.config
+        magnitude = self.mel_to_linear(log_mel)
+        audio = griffin_lim(
+            magnitude, c.n_fft, c.hop_length, c.win_length, self.window,
+            n_iter=c.griffin_lim_iterations, momentum=c.griffin_lim_momentum, seed=c.phase_seed,
+        )
+        return audio[:, None]
+
+    # --- Tokenizer hooks ---------------------------------------------------------------------
+    def _encode(self, audio: torch.Tensor) -> list[Stream]:
+        return [Stream(self.log_mel(audio), self.frame_rate, None, "mel")]
+
+    def _decode(self, streams: list[Stream]) -> torch.Tensor:
+        if len(streams) != 1 or streams[0].is_discrete or streams[0].values.shape[1] != self.n_mels:
+            got = "; ".join(
+                f"{s.name}: {'discrete' if s.is_discrete else 'continuous'} {tuple(s.values.shape)}" for s in streams
+            )
+            raise LatentError(f"{self.name}: expects one continuous [B, {self.n_mels}, T] log-mel stream, got {got}")
+        return self.synthesize(streams[0].values.to(self.mel_basis.dtype))
+
+
+register_tokenizer(
+    "mel-16k", lambda: MelTokenizer(mel_16k_config()),
+    "log-mel, 16 kHz, 80 slaney mels to 8 kHz, hop 160 (100 frames/s, 8000 values/s); Griffin-Lim decode",
+    family="handcrafted",
+)
+register_tokenizer(
+    "mel-24k", lambda: MelTokenizer(mel_24k_config()),
+    "log-mel, Vocos features: 24 kHz, 100 HTK mels, hop 256 (93.75 frames/s, 9375 values/s); Griffin-Lim decode",
+    family="handcrafted",
+)

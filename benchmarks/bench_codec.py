@@ -1,0 +1,222 @@
+"""Codec speed: our SEANet codecs against the reference packages at the same shape, and streaming cost.
+
+Run (CPU, 2 threads; the numbers in the README come from this command)::
+
+    PYTHONPATH=src:. python benchmarks/bench_codec.py                 # everything
+    PYTHONPATH=src:. python benchmarks/bench_codec.py --only encodec --seconds 10
+
+What it measures, all in one process with ``torch.set_num_threads(2)`` and ``inference_mode``:
+
+* ``encodec``: ``configs/codecs/encodec-24k.yaml`` vs ``encodec.EncodecModel.encodec_model_24khz
+  (pretrained=False)`` (32 codebooks, 24 kbps) on ``--seconds`` of noise, encode and decode timed
+  separately, median of ``--repeats`` after one warm-up, the
+  two implementations' calls interleaved so that load on a shared machine hits both alike; once with weight norm as built and once
+  with weight norm folded in both (``NeuralCodec.prepare_for_inference`` /
+  ``torch.nn.utils.remove_weight_norm``). Ratio = their time / our time (> 1: ours faster).
+* ``dac``: ``configs/codecs/dac-16k.yaml`` vs ``dac.model.DAC`` 16 kHz (12 codebooks), same
+  protocol; their decode includes ``quantizer.from_codes`` so both start from codes.
+* ``streaming``: 1-frame chunks (``hop_length`` samples) through ``encode`` then ``decode`` inside
+  ``streaming(1)`` for the tiny, EnCodec-like and Mimi-like configs (weight norm folded);
+  per-chunk compute as a fraction of the chunk's duration (< 1: real time on this machine).
+
+Peak memory: each (implementation, operation) also runs once in a fresh child process (Linux):
+after the model is built (and its first call made), freed memory is trimmed, the kernel's
+resident-set high-water mark is reset (``/proc/self/clear_refs`` = 5), and we report ``VmHWM``
+after the operation minus ``VmRSS`` before it: the operation's peak working memory (MiB).
+tracemalloc would miss torch's C++ allocations, hence resident memory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+from audiolatent.tokenizers.codec import NeuralCodec, build_codec
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "codecs"
+
+
+def median_seconds(fn: Callable[[], object], repeats: int) -> float:
+    fn()  # warm-up
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def params(model: torch.nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def fold_torch_weight_norm(model: torch.nn.Module) -> torch.nn.Module:
+    """Remove old-style ``torch.nn.utils.weight_norm`` hooks (as encodec and DAC use) in place."""
+    for m in model.modules():
+        if hasattr(m, "weight_g"):
+            torch.nn.utils.remove_weight_norm(m)
+    return model
+
+
+# --- the pairs: (build ours, build theirs, encode/decode callables) --------------------------
+def _ours(name: str, fold: bool) -> NeuralCodec:
+    torch.manual_seed(0)
+    codec = build_codec(CONFIGS / f"{name}.yaml").eval()
+    return codec.prepare_for_inference() if fold else codec
+
+
+def ops_ours(name: str, fold: bool, x: torch.Tensor):
+    codec = _ours(name, fold)
+    latent = codec.encode(x)
+    return codec, (lambda: codec.encode(x)), (lambda: codec.decode(latent))
+
+
+def ops_encodec(fold: bool, x: torch.Tensor):
+    from benchmarks.external import encodec_24khz
+
+    model = encodec_24khz()
+    if fold:
+        fold_torch_weight_norm(model)
+    frames = model.encode(x)
+    return model, (lambda: model.encode(x)), (lambda: model.decode(frames))
+
+
+def ops_dac(fold: bool, x: torch.Tensor):
+    from benchmarks.external import dac
+
+    model = dac("16k")
+    if fold:
+        fold_torch_weight_norm(model)
+    codes = model.encode(x)[1]
+    return model, (lambda: model.encode(x)), (lambda: model.decode(model.quantizer.from_codes(codes)[0]))
+
+
+PAIRS = {
+    "encodec": ("encodec-24k", ops_encodec, 24000),
+    "dac": ("dac-16k", ops_dac, 16000),
+}
+
+
+def _build(pair: str, impl: str, fold: bool, x: torch.Tensor):
+    name, theirs, _ = PAIRS[pair]
+    return ops_ours(name, fold, x) if impl == "ours" else theirs(fold, x)
+
+
+def _status_kib(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise RuntimeError(f"no {field} in /proc/self/status")
+
+
+def _memory_child(pair: str, impl: str, fold: bool, seconds: float, op: str, queue) -> None:
+    import ctypes
+
+    torch.set_num_threads(2)
+    sr = PAIRS[pair][2]
+    with torch.inference_mode():
+        x = 0.1 * torch.randn(1, 1, int(seconds * sr), generator=torch.Generator().manual_seed(0))
+        _, encode, decode = _build(pair, impl, fold, x)
+        ctypes.CDLL("libc.so.6").malloc_trim(0)  # hand freed build-time memory back
+        Path("/proc/self/clear_refs").write_text("5")  # reset the peak (VmHWM) to the current RSS
+        before = _status_kib("VmRSS")
+        (encode if op == "encode" else decode)()
+        queue.put(_status_kib("VmHWM") - before)
+
+
+def peak_memory_mib(pair: str, impl: str, fold: bool, seconds: float, op: str) -> float:
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    proc = ctx.Process(target=_memory_child, args=(pair, impl, fold, seconds, op, queue))
+    proc.start()
+    value = queue.get()
+    proc.join()
+    return value / 1024
+
+
+def bench_pair(pair: str, seconds: float, repeats: int, memory: bool) -> None:
+    """Both models built, then their calls interleaved (ours, theirs, ours, ...) so load drift hits both."""
+    sr = PAIRS[pair][2]
+    x = 0.1 * torch.randn(1, 1, int(seconds * sr), generator=torch.Generator().manual_seed(0))
+    for fold in (False, True):
+        with torch.inference_mode():
+            built = {impl: _build(pair, impl, fold, x) for impl in ("ours", "theirs")}
+            times = {(impl, op): [] for impl in built for op in ("encode", "decode")}
+            for impl, (_, encode, decode) in built.items():  # warm-up
+                encode(), decode()
+            for _ in range(repeats):
+                for op, index in (("encode", 1), ("decode", 2)):
+                    for impl in built:
+                        start = time.perf_counter()
+                        built[impl][index]()
+                        times[impl, op].append(time.perf_counter() - start)
+        label = "folded weight norm" if fold else "weight norm"
+        if not fold:
+            print(f"{pair:8s} params ours {params(built['ours'][0]) / 1e6:.2f}M theirs {params(built['theirs'][0]) / 1e6:.2f}M", flush=True)
+        del built
+        for op in ("encode", "decode"):
+            ours, theirs = statistics.median(times["ours", op]), statistics.median(times["theirs", op])
+            best = min(times["theirs", op]) / min(times["ours", op])
+            line = (
+                f"{pair:8s} {op:6s} {label:18s} {seconds:g}s audio: median ours {ours * 1000:7.1f} ms theirs {theirs * 1000:7.1f} ms "
+                f"ratio theirs/ours {theirs / ours:4.2f}x (best-of {best:4.2f}x)  RTF ours {ours / seconds:.3f}"
+            )
+            if memory and fold:
+                line += "  peak RSS +MiB ours {:.0f} theirs {:.0f}".format(
+                    peak_memory_mib(pair, "ours", fold, seconds, op), peak_memory_mib(pair, "theirs", fold, seconds, op)
+                )
+            print(line, flush=True)
+
+
+def bench_streaming(names: list[str], chunks: int) -> None:
+    for name in names:
+        codec = _ours(name, fold=True)
+        hop, sr = codec.hop_length, codec.sample_rate
+        x = 0.1 * torch.randn(1, 1, hop * (chunks + 2), generator=torch.Generator().manual_seed(0))
+        enc_times, dec_times = [], []
+        with torch.inference_mode(), codec.streaming(1):
+            for i in range(chunks + 2):
+                start = time.perf_counter()
+                latent = codec.encode(x[..., i * hop : (i + 1) * hop])
+                mid = time.perf_counter()
+                codec.decode(latent)
+                end = time.perf_counter()
+                if i >= 2:  # first calls allocate state
+                    enc_times.append(mid - start)
+                    dec_times.append(end - mid)
+        chunk_ms = 1000 * hop / sr
+        enc, dec = statistics.median(enc_times) * 1000, statistics.median(dec_times) * 1000
+        print(
+            f"stream   {name:16s} 1 frame = {chunk_ms:6.1f} ms: encode {enc:6.2f} ms + decode {dec:6.2f} ms "
+            f"= {(enc + dec) / chunk_ms:.3f} of real time ({codec.num_parameters() / 1e6:.1f}M params)",
+            flush=True,
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--only", choices=["encodec", "dac", "streaming"], action="append")
+    parser.add_argument("--seconds", type=float, default=10.0, help="audio length for encodec")
+    parser.add_argument("--dac-seconds", type=float, default=2.0, help="audio length for dac (74M params: 2 s keeps the run short)")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--chunks", type=int, default=50, help="streamed frames per config")
+    parser.add_argument("--no-memory", action="store_true")
+    args = parser.parse_args()
+    torch.set_num_threads(2)
+    todo = args.only or ["encodec", "dac", "streaming"]
+    if "encodec" in todo:
+        bench_pair("encodec", args.seconds, args.repeats, not args.no_memory)
+    if "dac" in todo:
+        bench_pair("dac", args.dac_seconds, args.repeats, not args.no_memory)
+    if "streaming" in todo:
+        bench_streaming(["tiny-16k", "encodec-24k", "mimi-like-24k"], args.chunks)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,244 @@
+"""Neural codec: SEANet encoder -> bottleneck -> SEANet decoder, as one streaming Tokenizer.
+
+The layout shared by SoundStream (Zeghidour et al. 2021), EnCodec (Défossez et al. 2022), DAC
+(Kumar et al. 2023), Mimi (Défossez et al. 2024), SNAC (Siuzdak et al. 2024) and the VAE of
+Stable Audio (Evans et al. 2024): the three parts are swap points chosen by the config.
+
+* encoder: :class:`~audiolatent.nn.seanet.SEANetEncoder` ``[B, C, N] -> z [B, D, T]``,
+  ``T = N / encoder_hop`` (``encoder_hop = prod(ratios) * extra_stride`` samples);
+* bottleneck: any :mod:`audiolatent.quantize` bottleneck, ``z -> z_q [B, D, T]`` plus one latent
+  stream per :class:`~audiolatent.quantize.base.StreamSpec` (RVQ codes ``[B, K, T]``, FSQ,
+  VAE means ``[B, D', T]``, multi-scale codes ``[B, 1, T / stride_i]``, ...);
+* decoder: :class:`~audiolatent.nn.seanet.SEANetDecoder` ``z_q -> [B, C, T * encoder_hop]``.
+
+Framing. ``hop_length = encoder_hop * bottleneck.temporal_stride`` samples: the smallest unit
+the codec encodes. For every bottleneck but the multi-scale RVQ this is the encoder hop; with
+``msrvq`` strides ``(4, 2, 1)`` one "frame" of the tokenizer is 4 encoder frames, because a
+coarse code needs its whole block. Stream ``s`` runs at ``sample_rate / (encoder_hop *
+spec.stride)`` frames/s, so ``frame_rate`` (= sample_rate / hop_length) is the rate of the
+coarsest stream. Offline ``encode`` right-pads to a whole ``hop_length`` and ``decode`` trims
+back (the Tokenizer framing rule); streaming chunks must be multiples of ``hop_length``.
+
+Latency. ``causal`` is true when both SEANets are causal (every bottleneck is per frame,
+``msrvq`` per block of ``hop_length`` samples, which the hop already accounts for).
+``lookahead = encoder.lookahead + decoder.lookahead`` samples, computed exactly from the layers
+(:mod:`audiolatent.nn.latency`) and checked by probing in the tests; algorithmic latency is
+``hop_length + lookahead`` (for ``msrvq`` that is ``max(strides) * encoder_hop``, i.e. the
+``(stride - 1) * encoder_hop`` samples of block lookahead plus one encoder hop).
+
+Training: ``forward(audio, n_q=None)`` returns reconstruction, ``z``, ``z_q``, the bottleneck's
+unweighted losses and stats (see :meth:`NeuralCodec.forward`).
+
+Configs: :class:`CodecConfig` (YAML: ``configs/codecs/*.yaml``); :func:`build_codec` builds
+from a YAML path or dict with command-line style overrides.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from audiolatent.core.config import apply_overrides, from_dict, load_yaml
+from audiolatent.core.errors import ConfigError, StreamingError
+from audiolatent.core.latent import Latent, Stream
+from audiolatent.core.registry import register_kind
+from audiolatent.core.tokenizer import Tokenizer
+from audiolatent.nn.conv import remove_weight_norm
+from audiolatent.nn.seanet import SEANetDecoder, SEANetEncoder
+from audiolatent.quantize import build_bottleneck
+
+__all__ = ["CodecConfig", "NeuralCodec", "build_codec", "decoder_kwargs"]
+
+def _default_bottleneck() -> dict:
+    return {"kind": "rvq", "n_codebooks": 8, "codebook_size": 1024}
+
+
+@dataclass
+class CodecConfig:
+    """Everything that builds a :class:`NeuralCodec`.
+
+    Attributes:
+        sample_rate: Hz.
+        channels: audio channels (passed to both SEANets; do not repeat it inside them).
+        encoder: :class:`~audiolatent.nn.seanet.SEANetEncoder` keyword arguments
+            (``dimension``, ``n_filters``, ``ratios``, ``causal``, ``sequence_model``, ...).
+        decoder: :class:`~audiolatent.nn.seanet.SEANetDecoder` keyword arguments *overriding*
+            the mirrored encoder arguments (e.g. only ``{n_filters: 96, final_activation: tanh}``
+            for DAC's wider decoder); empty = the exact mirror of the encoder.
+        bottleneck: :func:`audiolatent.quantize.build_bottleneck` config (``kind`` + arguments);
+            its ``dim`` defaults to the encoder's ``dimension``.
+        description: free text (what the config imitates, its reference numbers).
+    """
+
+    sample_rate: int = 16000
+    channels: int = 1
+    encoder: dict = field(default_factory=dict)
+    decoder: dict = field(default_factory=dict)
+    bottleneck: dict = field(default_factory=_default_bottleneck)
+    description: str = ""
+
+
+def decoder_kwargs(config: CodecConfig) -> dict:
+    """The decoder's arguments: the encoder's, updated by ``config.decoder``."""
+    kwargs = dict(config.encoder)
+    kwargs.update(config.decoder)
+    return kwargs
+
+
+def _check_section(section: dict, name: str) -> None:
+    if not isinstance(section, dict):
+        raise ConfigError(f"codec.{name}: expected a mapping, got {type(section).__name__}")
+    if "channels" in section:
+        raise ConfigError(f"codec.{name}: `channels` is set at the top level of the codec config, not in {name}")
+    if name == "encoder" and "final_activation" in section:
+        raise ConfigError("codec.encoder: `final_activation` is a decoder argument; put it under `decoder`")
+
+
+@register_kind
+class NeuralCodec(Tokenizer):
+    """Encoder -> bottleneck -> decoder codec (see the module docstring for framing and latency).
+
+    ``encode(audio [B, C, N], lengths=None, n_q=None) -> Latent``: ``n_q`` keeps the first
+    ``n_q`` quantisers of an RVQ-like bottleneck (lower bitrate); None = all.
+    ``decode(Latent) -> [B, C, N]``: decodes whatever number of codebooks the latent holds.
+    """
+
+    kind = "codec"
+    config_class = CodecConfig
+
+    def __init__(self, config: CodecConfig) -> None:
+        super().__init__(config)
+        _check_section(config.encoder, "encoder")
+        _check_section(config.decoder, "decoder")
+        try:
+            self.encoder = SEANetEncoder(channels=config.channels, **config.encoder)
+            self.decoder = SEANetDecoder(channels=config.channels, **decoder_kwargs(config))
+        except TypeError as exc:
+            raise ConfigError(f"codec encoder/decoder: {exc}") from None
+        if self.encoder.hop_length != self.decoder.hop_length or self.encoder.dimension != self.decoder.dimension:
+            raise ConfigError(
+                f"codec: encoder (hop {self.encoder.hop_length}, dimension {self.encoder.dimension}) and decoder "
+                f"(hop {self.decoder.hop_length}, dimension {self.decoder.dimension}) must agree"
+            )
+        bottleneck = dict(config.bottleneck)
+        bottleneck.setdefault("dim", self.encoder.dimension)
+        self.bottleneck = build_bottleneck(bottleneck)
+        self._n_q: int | None = None
+
+    # --- Tokenizer properties ---------------------------------------------------------
+    @property
+    def sample_rate(self) -> int:
+        return self.config.sample_rate
+
+    @property
+    def channels(self) -> int:
+        return self.config.channels
+
+    @property
+    def encoder_hop(self) -> int:
+        """Samples per encoder frame (the finest stream's hop)."""
+        return self.encoder.hop_length
+
+    @property
+    def hop_length(self) -> int:
+        return self.encoder.hop_length * self.bottleneck.temporal_stride
+
+    @property
+    def causal(self) -> bool:
+        return bool(self.encoder.causal and self.decoder.causal)
+
+    @property
+    def lookahead(self) -> int:
+        return int(self.encoder.lookahead + self.decoder.lookahead)
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    # --- encode / decode ------------------------------------------------------------------
+    def encode(self, audio: torch.Tensor, lengths: torch.Tensor | None = None, n_q: int | None = None) -> Latent:
+        """``[B, C, N]`` -> Latent; ``n_q`` selects the number of quantisers (bitrate)."""
+        if self.is_streaming and audio.shape[-1] % self.hop_length and self.bottleneck.temporal_stride > 1:
+            raise StreamingError(
+                f"{self.name}: the multi-scale bottleneck needs whole blocks of {self.bottleneck.temporal_stride} "
+                f"frames, so streaming chunks must be a multiple of {self.hop_length} samples "
+                f"({self.encoder_hop} x {self.bottleneck.temporal_stride}), got {audio.shape[-1]}"
+            )
+        self._n_q = n_q
+        try:
+            return super().encode(audio, lengths)
+        finally:
+            self._n_q = None
+
+    def _encode(self, audio: torch.Tensor) -> list[Stream]:
+        z = self.encoder(audio)
+        codes = self.bottleneck.encode(z, self._n_q)
+        specs = self.bottleneck.stream_specs(self._n_q)
+        return [
+            Stream(
+                values,
+                self.sample_rate / (self.encoder_hop * spec.stride),
+                spec.codebook_sizes if spec.kind == "discrete" else None,
+                spec.name,
+            )
+            for values, spec in zip(codes, specs)
+        ]
+
+    def _decode(self, streams: list[Stream]) -> torch.Tensor:
+        z_q = self.bottleneck.decode([s.values for s in streams])
+        return self.decoder(z_q)
+
+    # --- training ----------------------------------------------------------------------
+    def forward(self, audio: torch.Tensor, n_q: int | None = None) -> dict[str, Any]:
+        """Training/eval pass on ``audio [B, C, N]``.
+
+        The input is right-padded with zeros to ``T * hop_length`` samples,
+        ``T = ceil(N / hop_length)`` (nothing is padded when N is a multiple of the hop, which
+        training crops should be), and the reconstruction is trimmed back to N samples.
+
+        Returns a dict with ``audio`` (reconstruction ``[B, C, N]``), ``z`` (encoder output
+        ``[B, D, T']``, ``T' = T * temporal_stride`` encoder frames), ``z_q`` (bottleneck output,
+        same shape), ``losses`` (unweighted bottleneck losses: ``commitment``, ``codebook``,
+        ``kl``, ...), ``stats`` (codebook usage/perplexity, ...) and ``streams`` (the codes).
+        ``n_q=None`` in training mode lets an RVQ apply quantizer dropout.
+        """
+        n = audio.shape[-1]
+        pad = -n % self.hop_length
+        x = torch.nn.functional.pad(audio, (0, pad)) if pad else audio
+        z = self.encoder(x)
+        out = self.bottleneck(z, n_q)
+        recon = self.decoder(out.z_q)[..., :n]
+        return {"audio": recon, "z": z, "z_q": out.z_q, "losses": out.losses, "stats": out.stats, "streams": out.streams}
+
+    # --- inference ---------------------------------------------------------------------
+    def prepare_for_inference(self) -> "NeuralCodec":
+        """Fold weight norm into plain weights and switch to eval mode (outputs unchanged).
+
+        A weight-normed conv recomputes its weight on every call; folding it saves that cost,
+        which matters most for small streaming chunks. Training afterwards trains the folded
+        weights. Checkpoints saved after folding have different keys: save before folding.
+        """
+        remove_weight_norm(self)
+        return self.eval()
+
+
+def build_codec(source: str | os.PathLike | dict, overrides: list[str] | tuple[str, ...] = ()) -> NeuralCodec:
+    """Build a randomly initialised codec from a YAML file or a config dict.
+
+    Args:
+        source: path of a YAML file whose top-level keys are :class:`CodecConfig` fields
+            (e.g. ``configs/codecs/tiny-16k.yaml``), or such a dict.
+        overrides: ``key.sub=value`` strings, e.g. ``("bottleneck.n_codebooks=4",)``.
+
+    Returns the codec in training mode; its ``name`` is the file stem (or ``"codec"``).
+    """
+    data = load_yaml(source) if not isinstance(source, dict) else dict(source)
+    if overrides:
+        data = apply_overrides(data, list(overrides))
+    codec = NeuralCodec(from_dict(CodecConfig, data, where=str(source) if not isinstance(source, dict) else "codec"))
+    if not isinstance(source, dict):
+        codec.name = Path(source).stem
+    return codec

@@ -1,0 +1,423 @@
+"""Modelability: how easily a second-stage model learns a latent (DESIGN.md, "Modelability, defined").
+
+Every tokenizer gets the same probe models under one fixed :class:`ProbeBudget` (architecture
+size, optimiser steps, frames per step, seed), trained on the train split's latents and scored
+on the test split's. Train items of a stream are joined end to end into one sequence before
+random windows are cut from it (so a short file does not shrink the context window of all);
+test items are scored one by one, each window from an empty context.
+
+Definitions
+-----------
+* **probe bits/s** (discrete streams): held-out cross-entropy of a causal transformer LM
+  (:func:`audiolatent.lm.probe.train_token_probe`, ``delay`` pattern; ``flat`` for one
+  codebook) in bits per second of audio, total and per codebook, summed over streams;
+  **ratio_to_entropy** = probe bits/s / unigram (entropy-coded, order-0) bits/s of the same test
+  codes: below 1, the past predicts part of the stream.
+* **NLL/s** and **next-frame R^2** (continuous streams): a Gaussian-head transformer predicting
+  the next frame (:func:`audiolatent.lm.probe.train_continuous_probe`); NLL in nats per second in
+  the latent's own units; R^2 = 1 - SSE(mean prediction) / SST (pooled over dims).
+* **Fréchet log-mel distance** (both): the first ``prompt_seconds`` of the longest held-out
+  items are continued by ``continuation_seconds`` with the probe (temperature 1), decoded with
+  the tokenizer, and the *generated part* is described by its log-mel frames (16 kHz, 1024-point
+  STFT, hop 256, 64 Slaney mels, log10). With ``mu, C`` the mean and covariance of those frames
+  and ``mu_r, C_r`` of the real held-out audio, ``FD = |mu - mu_r|^2 + tr(C + C_r - 2 (C C_r)^{1/2})``
+  (the Fréchet distance of two Gaussians, as in FID/FAD, Heusel et al. 2017; Kilgour et al.
+  2019), in squared log10-magnitude units. 0 for identical statistics. Single-stream latents only.
+* **effective rank** (continuous): of the held-out frames ``X [frames, D]`` centred per
+  dimension, ``exp(H(p))`` with ``p_i = s_i / sum_j s_j`` the normalised singular values (Roy &
+  Vetterli 2007): 1 for a rank-1 latent, D for an isotropic one.
+* **adjacent-frame smoothness** (continuous): with every dimension standardised by its held-out
+  mean and std, ``adjacent_cosine`` is the mean cosine similarity of consecutive frames
+  (1: frames barely move; ~0: consecutive frames unrelated) and ``adjacent_delta_ratio`` is
+  ``mean |x_{t+1} - x_t|^2 / (2 D)`` (0: constant; ~1: independent frames).
+* **phoneme accuracy** (corpora with phone alignments): frame ``t`` of a stream at ``f`` frames/s
+  is labelled with the phone covering time ``(t + 0.5) / f``. A linear (multinomial logistic)
+  classifier on per-frame features — a one-hot of each code per codebook (as a sum of per-codebook
+  embeddings, the same linear map), or the standardised continuous values — is trained on the
+  train split's frames (full-batch Adam) and scored on the test split's: accuracy = correctly
+  labelled test frames / test frames (phones never seen in training count as wrong).
+  ``majority_baseline`` is the accuracy of always answering the most frequent train phone.
+  Reported per stream ("all" codebooks) and per codebook for the first ``max_probe_codebooks``.
+
+Example::
+
+    result = measure_modelability(tokenizer, train_latents, test_latents, budget=QUICK_BUDGET,
+                                  test_audio=[...], phones_train=[...], phones_test=[...])
+    result["probe_bits_per_second"]
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+
+import numpy as np
+import torch
+from torch import nn
+
+from audiolatent.core.latent import Latent, Stream
+from audiolatent.lm.probe import evaluate_continuous_probe, evaluate_token_probe, train_continuous_probe, train_token_probe
+
+__all__ = [
+    "ProbeBudget",
+    "DEFAULT_BUDGET",
+    "QUICK_BUDGET",
+    "measure_modelability",
+    "effective_rank",
+    "adjacent_smoothness",
+    "frechet_distance",
+    "logmel_statistics",
+    "frame_phone_labels",
+    "phoneme_probe",
+]
+
+FRECHET_SAMPLE_RATE = 16000
+
+
+@dataclass(frozen=True)
+class ProbeBudget:
+    """The fixed budget every tokenizer's probes get (same for all, so results compare)."""
+
+    steps: int = 400
+    dim: int = 64
+    layers: int = 2
+    heads: int = 4
+    lr: float = 3e-3
+    batch_frames: int = 2048
+    window_frames: int = 128
+    seed: int = 0
+    prompt_seconds: float = 1.0
+    continuation_seconds: float = 2.0
+    n_continuations: int = 6
+    phone_steps: int = 300
+    max_probe_codebooks: int = 8
+
+
+DEFAULT_BUDGET = ProbeBudget()
+#: the default bench's budget: small enough for a 2-core CPU, identical for every tokenizer
+QUICK_BUDGET = ProbeBudget(steps=120, dim=48, batch_frames=1024, window_frames=96, continuation_seconds=1.5,
+                           n_continuations=3, phone_steps=150, max_probe_codebooks=4)
+
+
+def _items(latents: list[Latent], index: int) -> list[torch.Tensor]:
+    """Valid ``[K|D, T]`` values of stream ``index`` of every latent (every batch item)."""
+    out = []
+    for latent in latents:
+        s = latent.streams[index]
+        lengths = s.lengths if s.lengths is not None else [s.num_frames] * s.values.shape[0]
+        out += [s.values[b, :, : int(n)].cpu().clone() for b, n in enumerate(lengths) if int(n) > 0]
+    return out
+
+
+# --- structure ---------------------------------------------------------------------------------
+def effective_rank(x: torch.Tensor, center: bool = True) -> float:
+    """``exp(entropy of normalised singular values)`` of ``x [frames, D]`` (see module docstring)."""
+    x = x.double()
+    if center:
+        x = x - x.mean(dim=0, keepdim=True)
+    s = torch.linalg.svdvals(x)
+    if float(s.sum()) <= 0:
+        return 0.0
+    p = s / s.sum()
+    p = p[p > 0]
+    return float(torch.exp(-(p * p.log()).sum()))
+
+
+def adjacent_smoothness(items: list[torch.Tensor]) -> dict:
+    """``adjacent_cosine`` and ``adjacent_delta_ratio`` of continuous items ``[D, T]`` (module docstring)."""
+    pooled = torch.cat([x.double() for x in items], dim=-1)
+    mean, std = pooled.mean(-1, keepdim=True), pooled.std(-1, keepdim=True).clamp_min(1e-8)
+    cos, delta, pairs = 0.0, 0.0, 0
+    for x in items:
+        z = (x.double() - mean) / std
+        if z.shape[-1] < 2:
+            continue
+        a, b = z[:, :-1], z[:, 1:]
+        cos += float(torch.nn.functional.cosine_similarity(a, b, dim=0, eps=1e-8).sum())
+        delta += float((b - a).pow(2).sum(0).sum()) / (2 * z.shape[0])
+        pairs += z.shape[-1] - 1
+    if pairs == 0:
+        return {"adjacent_cosine": float("nan"), "adjacent_delta_ratio": float("nan")}
+    return {"adjacent_cosine": cos / pairs, "adjacent_delta_ratio": delta / pairs}
+
+
+# --- Fréchet distance of log-mel statistics ---------------------------------------------------
+def logmel_frames(audio: torch.Tensor, sample_rate: int) -> torch.Tensor:
+    """Log-mel frames ``[frames, 64]`` of mono audio ``[..., N]`` (resampled to 16 kHz)."""
+    from audiolatent.core.audio import resample
+    from audiolatent.tokenizers.mel import mel_filterbank
+
+    x = audio.float().reshape(-1, audio.shape[-1]).mean(0)
+    if sample_rate != FRECHET_SAMPLE_RATE:
+        x = resample(x[None, None], sample_rate, FRECHET_SAMPLE_RATE)[0, 0]
+    n_fft = 1024
+    if x.shape[-1] < n_fft:
+        x = torch.nn.functional.pad(x, (0, n_fft - x.shape[-1]))
+    spec = torch.stft(x, n_fft, 256, window=torch.hann_window(n_fft), center=False, return_complex=True).abs()
+    fb = mel_filterbank(sample_rate=FRECHET_SAMPLE_RATE, n_fft=n_fft, n_mels=64, f_min=0.0, f_max=8000.0,
+                        mel_scale="slaney", norm="slaney")
+    return torch.log10((fb @ spec).clamp_min(1e-5)).T
+
+
+def logmel_statistics(audios: list[torch.Tensor], sample_rate: int) -> tuple[np.ndarray, np.ndarray]:
+    """Mean ``[64]`` and covariance ``[64, 64]`` of the pooled log-mel frames of ``audios``."""
+    frames = torch.cat([logmel_frames(a, sample_rate) for a in audios]).double().numpy()
+    return frames.mean(0), np.cov(frames, rowvar=False)
+
+
+def frechet_distance(mu1: np.ndarray, cov1: np.ndarray, mu2: np.ndarray, cov2: np.ndarray) -> float:
+    """Fréchet distance of two Gaussians ``|mu1 - mu2|^2 + tr(C1 + C2 - 2 sqrt(C1 C2))``."""
+    import scipy.linalg
+
+    diff = np.asarray(mu1) - np.asarray(mu2)
+    covmean, _ = scipy.linalg.sqrtm(cov1 @ cov2, disp=False)
+    if not np.isfinite(covmean).all():  # singular product: regularise, as FID implementations do
+        eps = np.eye(cov1.shape[0]) * 1e-6
+        covmean = scipy.linalg.sqrtm((cov1 + eps) @ (cov2 + eps))
+    covmean = np.real(covmean)
+    value = float(diff @ diff + np.trace(cov1) + np.trace(cov2) - 2 * np.trace(covmean))
+    return max(value, 0.0)
+
+
+# --- phoneme probe ----------------------------------------------------------------------------
+def frame_phone_labels(phones: list[tuple[str, float, float]], n_frames: int, frame_rate: float) -> list[str | None]:
+    """The phone covering the centre ``(t + 0.5) / frame_rate`` of each frame (None past the end)."""
+    labels: list[str | None] = []
+    j = 0
+    for t in range(n_frames):
+        centre = (t + 0.5) / frame_rate
+        while j < len(phones) and phones[j][2] <= centre:
+            j += 1
+        labels.append(phones[j][0] if j < len(phones) and phones[j][1] <= centre else None)
+    return labels
+
+
+class _LinearProbe(nn.Module):
+    """Linear classifier: continuous features ``[N, D]`` -> logits, or codes ``[N, K]`` via one-hot."""
+
+    def __init__(self, n_classes: int, dims: int | None = None, codebook_sizes: tuple[int, ...] | None = None):
+        super().__init__()
+        self.codebook_sizes = codebook_sizes
+        if codebook_sizes is not None:  # sum_k W_k[code_k] == one-hot(codes) @ W
+            self.offsets = torch.tensor([0, *np.cumsum(codebook_sizes)[:-1].tolist()])
+            self.table = nn.Embedding(int(sum(codebook_sizes)), n_classes)
+            nn.init.zeros_(self.table.weight)
+        else:
+            self.linear = nn.Linear(dims, n_classes)
+        self.bias = nn.Parameter(torch.zeros(n_classes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.codebook_sizes is not None:
+            return self.table(x.long() + self.offsets).sum(1) + self.bias
+        return self.linear(x) + self.bias
+
+
+def phoneme_probe(
+    train_features: torch.Tensor, train_labels: list[str], test_features: torch.Tensor, test_labels: list[str],
+    codebook_sizes: tuple[int, ...] | None = None, steps: int = 300, seed: int = 0,
+) -> dict:
+    """Linear phone classifier, train frames -> test accuracy (module docstring).
+
+    ``*_features``: ``[N, K]`` codes when ``codebook_sizes`` is given, else ``[N, D]`` floats.
+    """
+    vocab = sorted(set(train_labels))
+    index = {p: i for i, p in enumerate(vocab)}
+    y_train = torch.tensor([index[p] for p in train_labels])
+    y_test = torch.tensor([index.get(p, -1) for p in test_labels])
+    torch.manual_seed(seed)
+    x_train, x_test = train_features, test_features
+    if codebook_sizes is None:
+        mean, std = x_train.float().mean(0), x_train.float().std(0).clamp_min(1e-6)
+        x_train, x_test = (x_train.float() - mean) / std, (x_test.float() - mean) / std
+        model = _LinearProbe(len(vocab), dims=x_train.shape[1])
+    else:
+        model = _LinearProbe(len(vocab), codebook_sizes=tuple(codebook_sizes))
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.05)
+    for _ in range(steps):
+        loss = torch.nn.functional.cross_entropy(model(x_train), y_train) + 1e-4 * sum(p.pow(2).sum() for p in model.parameters())
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    with torch.no_grad():
+        predicted = model(x_test).argmax(-1)
+    majority = int(torch.bincount(y_train).argmax())
+    return {
+        "accuracy": float((predicted == y_test).float().mean()),
+        "majority_baseline": float((y_test == majority).float().mean()),
+        "n_phones": len(vocab),
+        "train_frames": len(train_labels),
+        "test_frames": len(test_labels),
+    }
+
+
+def _phone_frames(items: list[torch.Tensor], phones: list, frame_rate: float) -> tuple[torch.Tensor, list[str]]:
+    feats, labels = [], []
+    for x, ph in zip(items, phones):
+        if ph is None:
+            continue
+        for t, label in enumerate(frame_phone_labels(ph, x.shape[-1], frame_rate)):
+            if label is not None:
+                feats.append(x[:, t])
+                labels.append(label)
+    return (torch.stack(feats) if feats else torch.zeros(0)), labels
+
+
+# --- probes -----------------------------------------------------------------------------------
+def _probe_kwargs(budget: ProbeBudget) -> dict:
+    return dict(steps=budget.steps, dim=budget.dim, layers=budget.layers, heads=budget.heads, lr=budget.lr,
+                seed=budget.seed, batch_frames=budget.batch_frames, window_frames=budget.window_frames)
+
+
+def _generate(tokenizer, stream: Stream, probe, test_items: list[torch.Tensor], budget: ProbeBudget, sample_rate: int):
+    """Decoded continuations (generated part only) of the longest test items' prompts."""
+    frame_rate = stream.frame_rate
+    n_prompt = max(1, round(budget.prompt_seconds * frame_rate))
+    n_new = max(1, round(budget.continuation_seconds * frame_rate))
+    candidates = sorted((x for x in test_items if x.shape[-1] >= n_prompt), key=lambda x: -x.shape[-1])
+    prompts = [x[:, :n_prompt] for x in candidates[: budget.n_continuations]]
+    if not prompts:
+        return []
+    generator = torch.Generator().manual_seed(budget.seed)
+    batch = torch.stack(prompts)
+    with torch.no_grad():
+        if stream.is_discrete:
+            values = probe.model.generate(batch.long(), n_new, generator=generator)
+        else:
+            z = (batch.float() - probe.mean[None, :, None]) / probe.std[None, :, None]
+            z = probe.model.generate(z, n_new, generator=generator)
+            values = z * probe.std[None, :, None] + probe.mean[None, :, None]
+        latent = Latent([Stream(values, frame_rate, stream.codebook_sizes, stream.name)], sample_rate,
+                        tokenizer.name, tokenizer.config_hash)
+        audio = tokenizer.decode(latent).float().cpu()
+    start = round(n_prompt * sample_rate / frame_rate)
+    return [a[..., start:] for a in audio]
+
+
+def measure_modelability(
+    tokenizer,
+    train_latents: list[Latent],
+    test_latents: list[Latent],
+    *,
+    budget: ProbeBudget = DEFAULT_BUDGET,
+    test_audio: list[torch.Tensor] | None = None,
+    phones_train: list | None = None,
+    phones_test: list | None = None,
+) -> dict:
+    """Every modelability metric of one tokenizer's latents (module docstring has the definitions).
+
+    Args:
+        tokenizer: decodes generated continuations (None: the Fréchet distance is skipped).
+        train_latents, test_latents: one Latent per file of each split, batch size 1.
+        budget: the probe budget (use the same for every tokenizer compared).
+        test_audio: the held-out audio ``[C, N]`` at the tokenizer's rate (Fréchet reference).
+        phones_train, phones_test: per latent, its phone alignment or None.
+
+    Returns:
+        ``{"budget", "streams": {name: {...}}, "probe_bits_per_second",
+        "probe_bits_per_second_per_codebook", "ratio_to_entropy", "nll_per_second", "r2",
+        "frechet_logmel", "effective_rank", "adjacent_cosine", "adjacent_delta_ratio",
+        "phoneme_accuracy", "skipped": {metric: reason}}``; totals are summed over discrete
+        (bits) or continuous (NLL) streams, and None where no stream of that kind exists.
+    """
+    if not train_latents or not test_latents:
+        raise ValueError("measure_modelability needs train and test latents")
+    skipped: dict[str, str] = {}
+    streams: dict[str, dict] = {}
+    discrete_bits, discrete_unigram, per_codebook, nll, r2s, fd, ranks, smooth = [], [], [], [], [], [], [], []
+    phone_acc: dict = {}
+    generated: list[torch.Tensor] = []
+    for index, template in enumerate(test_latents[0].streams):
+        train_items, test_items = _items(train_latents, index), _items(test_latents, index)
+        joined = [torch.cat(train_items, dim=-1)]
+        row: dict = {"kind": "discrete" if template.is_discrete else "continuous", "frame_rate": template.frame_rate}
+        if template.is_discrete:
+            pattern = "flat" if len(template.codebook_sizes) == 1 else "delay"
+            probe = train_token_probe(joined, template.codebook_sizes, template.frame_rate, pattern=pattern, **_probe_kwargs(budget))
+            ev = evaluate_token_probe(probe, test_items)
+            row.update(pattern=pattern, probe_bits_per_second=ev["bits_per_second"],
+                       probe_bits_per_second_per_codebook=ev["bits_per_second_per_codebook"],
+                       unigram_bits_per_second=ev["unigram_bits_per_second"], ratio_to_entropy=ev["ratio_to_unigram"],
+                       final_train_loss=probe.train_losses[-1])
+            discrete_bits.append(ev["bits_per_second"])
+            discrete_unigram.append(ev["unigram_bits_per_second"])
+            per_codebook += ev["bits_per_second_per_codebook"]
+        else:
+            probe = train_continuous_probe(joined, template.frame_rate, head="gaussian", **_probe_kwargs(budget))
+            ev = evaluate_continuous_probe(probe, test_items)
+            pooled = torch.cat(test_items, dim=-1).T
+            row.update(nll_per_second=ev["nll_per_second"], r2=ev["r2"], effective_rank=effective_rank(pooled),
+                       dims=pooled.shape[1], **adjacent_smoothness(test_items))
+            nll.append(ev["nll_per_second"])
+            r2s.append(ev["r2"])
+            ranks.append(row["effective_rank"])
+            smooth.append((row["adjacent_cosine"], row["adjacent_delta_ratio"]))
+        if phones_train is not None and phones_test is not None and any(p is not None for p in phones_test):
+            row["phoneme"] = _phoneme_row(template, train_items, test_items, train_latents, test_latents, phones_train,
+                                          phones_test, budget)
+            phone_acc[template.name] = row["phoneme"]
+        if len(test_latents[0].streams) == 1 and tokenizer is not None and test_audio:
+            generated = _generate(tokenizer, template, probe, test_items, budget, tokenizer.sample_rate)
+        streams[template.name] = row
+    if generated:
+        real = logmel_statistics(test_audio, tokenizer.sample_rate)
+        fake = logmel_statistics(generated, tokenizer.sample_rate)
+        fd.append(frechet_distance(*fake, *real))
+    elif tokenizer is None or not test_audio:
+        skipped["frechet_logmel"] = "no tokenizer or held-out audio given"
+    elif len(test_latents[0].streams) != 1:
+        skipped["frechet_logmel"] = "continuations are generated for single-stream latents only"
+    else:
+        skipped["frechet_logmel"] = f"no held-out item is longer than the {budget.prompt_seconds} s prompt"
+    if not ranks:
+        skipped["effective_rank"] = skipped["adjacent_smoothness"] = "defined for continuous latents only"
+    if not discrete_bits:
+        skipped["probe_bits_per_second"] = "no discrete stream"
+    if not nll:
+        skipped["nll_per_second"] = "no continuous stream"
+    if not phone_acc:
+        skipped["phoneme_accuracy"] = "no phone alignments in the data"
+    total_unigram = sum(discrete_unigram)
+    return {
+        "budget": asdict(budget),
+        "streams": streams,
+        "probe_bits_per_second": sum(discrete_bits) if discrete_bits else None,
+        "probe_bits_per_second_per_codebook": per_codebook or None,
+        "ratio_to_entropy": (sum(discrete_bits) / total_unigram if total_unigram > 0 else None) if discrete_bits else None,
+        "nll_per_second": sum(nll) if nll and None not in nll else None,
+        "r2": float(np.mean(r2s)) if r2s else None,
+        "frechet_logmel": fd[0] if fd else None,
+        "effective_rank": ranks[0] if len(ranks) == 1 else (ranks or None),
+        "adjacent_cosine": smooth[0][0] if smooth else None,
+        "adjacent_delta_ratio": smooth[0][1] if smooth else None,
+        "phoneme_accuracy": {k: v["all"]["accuracy"] for k, v in phone_acc.items()} or None,
+        "skipped": skipped,
+    }
+
+
+def _phoneme_row(template: Stream, train_items, test_items, train_latents, test_latents, phones_train, phones_test,
+                 budget: ProbeBudget) -> dict:
+    # _items drops empty items: keep the phone lists aligned with the latents that contribute
+    def aligned(latents, phones):
+        return [p for lat, p in zip(latents, phones) for n in _lengths(lat, template.name) if n > 0]
+
+    x_train, y_train = _phone_frames(train_items, aligned(train_latents, phones_train), template.frame_rate)
+    x_test, y_test = _phone_frames(test_items, aligned(test_latents, phones_test), template.frame_rate)
+    if not y_train or not y_test:
+        return {"all": {"accuracy": None, "reason": "no aligned frames"}}
+    sizes = template.codebook_sizes
+    out = {"all": phoneme_probe(x_train, y_train, x_test, y_test, sizes, steps=budget.phone_steps, seed=budget.seed)}
+    if sizes is not None and len(sizes) > 1:
+        for k in range(min(len(sizes), budget.max_probe_codebooks)):
+            out[f"codebook_{k}"] = phoneme_probe(x_train[:, k : k + 1], y_train, x_test[:, k : k + 1], y_test, (sizes[k],),
+                                                 steps=budget.phone_steps, seed=budget.seed)["accuracy"]
+    return out
+
+
+def _lengths(latent: Latent, name: str) -> list[int]:
+    s = latent[name]
+    return [int(n) for n in s.lengths] if s.lengths is not None else [s.num_frames] * s.values.shape[0]
+
+
+def with_budget(budget: ProbeBudget, **changes) -> ProbeBudget:
+    """A copy of ``budget`` with some fields changed (for tests and ablations)."""
+    return replace(budget, **changes)
+

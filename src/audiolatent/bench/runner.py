@@ -1,0 +1,337 @@
+"""The bench: every tokenizer on the four axes (rate, distortion, modelability, streaming).
+
+:func:`run_bench` takes tokenizer names (or checkpoint paths) and a dataset (default: the
+built-in corpus — ``speech_real``, ``speech_aligned`` and ``music``, each with a train and a test
+split) and, per tokenizer:
+
+1. **distortion** — encodes and decodes every test file at the tokenizer's rate (mono), aligns
+   the reconstruction to the input by FFT cross-correlation (:func:`audiolatent.bench.align.align`,
+   lags up to ``max(4 hops, 50 ms)``; the delay is reported) and computes the distortion metrics
+   at 16 kHz (both signals resampled; PESQ-WB and STOI are defined there). Metrics are chosen from
+   their metadata (:func:`audiolatent.bench.metrics.available_metrics`): speech-only metrics
+   skip music, WER needs transcripts; every metric not computed is listed in
+   ``distortion.skipped`` with the reason. Values are means over files, per corpus and overall
+   (the mean over all files where the metric applies).
+2. **rate** — :func:`audiolatent.bench.rate.rate_metrics` over the test latents;
+   ``rate.bits_per_second`` is the nominal rate of discrete latents (None for continuous ones,
+   whose ``values_per_second`` is reported instead) and ``rate.entropy_bits_per_second`` the
+   order-0 entropy-coded rate.
+3. **streaming** — :func:`audiolatent.bench.streaming.measure_streaming`.
+4. **modelability** — :func:`audiolatent.bench.modelability.measure_modelability`, probes trained
+   on the train split's latents (all corpora pooled) and scored on the test split's, with the
+   phoneme probe on the files that carry phone alignments. Skipped for the ``classical``
+   family (their bitstream bytes are not a latent for a second-stage model).
+
+``results.json`` (written atomically into ``out``)::
+
+    {"tokenizers": {NAME: {"rate": {...}, "distortion": {...}, "streaming": {...},
+                           "modelability": {...}, "config": {...}, "config_hash": "...",
+                           "family": "...", "examples": [...], "seconds": {...}}},
+     "data": {CORPUS: {"speech": bool, "splits": {SPLIT: {"files": n, "seconds": s}}}},
+     "run": {"environment": {...}, "seconds": total, "quick": bool, "metrics": [...]}}
+
+Reproduce with the ``command`` stored in ``run.environment``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from audiolatent.bench.align import align
+from audiolatent.bench.metrics import MetricUnavailable, available_metrics
+from audiolatent.bench.modelability import DEFAULT_BUDGET, QUICK_BUDGET, measure_modelability
+from audiolatent.bench.rate import rate_metrics
+from audiolatent.bench.streaming import measure_streaming
+from audiolatent.core.atomic import atomic_path
+from audiolatent.core.audio import resample, save_audio
+from audiolatent.core.config import to_dict
+from audiolatent.core.provenance import environment
+from audiolatent.core.registry import list_tokenizers, load_tokenizer
+from audiolatent.data import AudioDataset, builtin_corpus, entries_from_path
+from audiolatent.tokenizers import classical as _classical  # noqa: F401  (registers opus-*, codec2-*)
+
+__all__ = ["DEFAULT_TOKENIZERS", "BUILTIN_CORPORA", "run_bench", "format_table", "load_bench_data"]
+
+DEFAULT_TOKENIZERS = ("mel-16k", "dmel-16k", "codec-16k-default", "opus-6k", "codec2-3200")
+#: built-in corpora and whether they are speech
+BUILTIN_CORPORA = {"speech_real": True, "speech_aligned": True, "music": False}
+METRIC_RATE = 16000
+#: metrics left out of ``--quick`` runs (minutes of CPU on the built-in corpus), with the reason
+QUICK_EXCLUDED = {"asr_wer": "skipped by --quick (offline ASR takes minutes on CPU); run without --quick"}
+
+
+def load_bench_data(data=None) -> dict[str, dict]:
+    """``{corpus: {"speech": bool, "splits": {split: [ManifestEntry]}}}`` for ``data``.
+
+    ``data`` None: the built-in corpus. Otherwise a manifest, folder or file; its entries are
+    split by their ``split`` field (folders: :func:`audiolatent.data.split_of` of the stem), and
+    it is treated as speech (speech-only metrics apply; pass ``metrics`` to restrict).
+    """
+    if data is None:
+        sources = {name: (read_entries(builtin_corpus(name)), speech) for name, speech in BUILTIN_CORPORA.items()}
+    else:
+        sources = {Path(data).stem or "data": (read_entries(data), True)}
+    out = {}
+    for name, (entries, speech) in sources.items():
+        splits: dict[str, list] = {}
+        for e in entries:
+            splits.setdefault(e.split, []).append(e)
+        out[name] = {"speech": speech, "splits": splits}
+    return out
+
+
+def read_entries(path) -> list:
+    return entries_from_path(path)
+
+
+def _family(name: str) -> str:
+    for entry in list_tokenizers():
+        if entry.name == name:
+            return entry.family
+    return "checkpoint"
+
+
+def _select_metrics(corpus_speech: bool, has_text: bool, requested, quick: bool) -> tuple[list, dict]:
+    """Distortion metrics to compute on a corpus, and ``{name: reason}`` for the ones left out."""
+    chosen, skipped = [], {}
+    for m in available_metrics("distortion", has_reference=True, has_transcript=True, has_phones=True,
+                               speech=True, installed_only=False):
+        if requested is not None and m.name not in requested:
+            continue
+        if m.speech_only and not corpus_speech:
+            skipped[m.name] = "speech-only metric, corpus is not speech"
+        elif m.needs_transcript and not has_text:
+            skipped[m.name] = "needs transcripts, corpus has none"
+        elif m.unavailable_reason():
+            skipped[m.name] = m.unavailable_reason()
+        elif quick and m.name in QUICK_EXCLUDED:
+            skipped[m.name] = QUICK_EXCLUDED[m.name]
+        else:
+            chosen.append(m)
+    return chosen, skipped
+
+
+def _mean(values: list[float]) -> float | None:
+    finite = [v for v in values if v == v]
+    return sum(finite) / len(finite) if finite else None
+
+
+@torch.inference_mode()
+def _encode_split(tok, entries, progress: bool, desc: str):
+    latents, audios = [], []
+    ds = AudioDataset(entries, sample_rate=tok.sample_rate, mono=True)
+    for i in tqdm(range(len(ds)), desc=desc, disable=not progress, leave=False):
+        audio = ds[i]["audio"][None]
+        latents.append(tok.encode(audio))
+        audios.append(audio[0])
+    return latents, audios
+
+
+@torch.inference_mode()
+def _distortion(tok, name, corpora, requested, quick, progress, out_dir, n_examples):
+    per_corpus, skipped, delays, examples = {}, {}, [], []
+    values: dict[str, list[float]] = {}
+    latents, audios, phones, timing = [], [], [], {"encode": 0.0, "decode": 0.0, "metrics": 0.0, "audio": 0.0}
+    for corpus, info in corpora.items():
+        entries = info["splits"].get("test", [])
+        if not entries:
+            continue
+        has_text = all(e.text for e in entries)
+        metrics, why = _select_metrics(info["speech"], has_text, requested, quick)
+        for metric, reason in why.items():
+            skipped.setdefault(metric, {})[corpus] = reason
+        sums: dict[str, list[float]] = {m.name: [] for m in metrics}
+        ds = AudioDataset(entries, sample_rate=tok.sample_rate, mono=True)
+        max_lag = max(4 * tok.hop_length, tok.sample_rate // 20)
+        for i in tqdm(range(len(ds)), desc=f"{name} / {corpus}", disable=not progress, leave=False):
+            entry = ds.entries[i]
+            audio = ds[i]["audio"][None]
+            t0 = time.perf_counter()
+            latent = tok.encode(audio)
+            t1 = time.perf_counter()
+            recon = tok.decode(latent).float().cpu()
+            t2 = time.perf_counter()
+            timing["encode"] += t1 - t0
+            timing["decode"] += t2 - t1
+            timing["audio"] += audio.shape[-1] / tok.sample_rate
+            latents.append(latent)
+            audios.append(audio[0])
+            phones.append(entry.phones)
+            ref, est, delay = align(audio, recon, max_lag)
+            delays.append(delay)
+            ref16, est16 = resample(ref, tok.sample_rate, METRIC_RATE), resample(est, tok.sample_rate, METRIC_RATE)
+            for m in metrics:
+                extras = {"transcripts": [entry.text]} if m.needs_transcript else {}
+                try:
+                    value = float(m(ref16, est16, METRIC_RATE, **extras)[0])
+                except MetricUnavailable as exc:
+                    skipped.setdefault(m.name, {})[corpus] = str(exc)
+                    continue
+                sums[m.name].append(value)
+                values.setdefault(m.name, []).append(value)
+            timing["metrics"] += time.perf_counter() - t2
+            if out_dir is not None and len(examples) < n_examples:
+                folder = Path(out_dir) / "examples" / _safe(name)
+                stem = _safe(entry.id)
+                save_audio(folder / f"{stem}.orig.wav", audio[0], tok.sample_rate)
+                save_audio(folder / f"{stem}.recon.wav", recon[0], tok.sample_rate)
+                examples.append({"id": entry.id, "corpus": corpus,
+                                 "original": f"examples/{_safe(name)}/{stem}.orig.wav",
+                                 "reconstruction": f"examples/{_safe(name)}/{stem}.recon.wav"})
+        per_corpus[corpus] = {k: _mean(v) for k, v in sums.items()}
+    result = {k: _mean(v) for k, v in values.items()}
+    for required in ("pesq_wb", "stoi", "mel_distance"):
+        result.setdefault(required, None)
+    nonzero = [d for d in delays if d]
+    result.update(
+        per_corpus=per_corpus,
+        delay_samples={"median": sorted(delays)[len(delays) // 2] if delays else None,
+                       "min": min(delays, default=None), "max": max(delays, default=None), "nonzero_files": len(nonzero)},
+        skipped={m: (next(iter(r.values())) if len(set(r.values())) == 1 and len(r) == len(per_corpus) else r)
+                 for m, r in skipped.items() if m not in values or len(r) < len(per_corpus)},
+        metric_sample_rate=METRIC_RATE,
+        files=len(delays),
+    )
+    return result, latents, audios, phones, examples, timing
+
+
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in str(name))
+
+
+def run_bench(
+    tokenizers,
+    data=None,
+    out=None,
+    metrics=None,
+    quick: bool = False,
+    progress: bool = True,
+    examples: int = 2,
+) -> dict:
+    """Place each tokenizer on the four axes; see the module docstring for what is measured.
+
+    Args:
+        tokenizers: names or checkpoint paths (each loaded with ``load_tokenizer``).
+        data: None (built-in corpus) or a manifest / folder / file.
+        out: directory for ``results.json`` and example audio (None: nothing written).
+        metrics: names of distortion metrics to compute (None: all that apply); the axis names
+            ``rate``, ``streaming``, ``modelability`` in the list keep those axes (when the list
+            names none of them, all three are kept).
+        quick: the small probe budget, short streaming probes, no ASR.
+        progress: tqdm bars per stage.
+        examples: example clips saved per tokenizer (for the report).
+
+    Returns:
+        The results dict written to ``results.json``.
+    """
+    start = time.perf_counter()
+    requested = None if metrics is None else set(metrics)
+    axes = {"rate", "streaming", "modelability"}
+    if requested is not None and requested & axes:
+        axes = requested & axes
+    distortion_requested = None if requested is None else (requested - {"rate", "streaming", "modelability"}) or None
+    corpora = load_bench_data(data)
+    budget = QUICK_BUDGET if quick else DEFAULT_BUDGET
+    results: dict = {"tokenizers": {}, "data": {}, "run": {}}
+    for corpus, info in corpora.items():
+        results["data"][corpus] = {
+            "speech": info["speech"],
+            "splits": {s: {"files": len(e), "seconds": round(sum(x.duration for x in e), 3)} for s, e in sorted(info["splits"].items())},
+            "has_text": {s: all(x.text for x in e) for s, e in info["splits"].items()},
+            "has_phones": {s: all(x.phones for x in e) for s, e in info["splits"].items()},
+        }
+    out_dir = Path(out) if out is not None else None
+    for name in tqdm(list(tokenizers), desc="tokenizers", disable=not progress):
+        name = str(name)
+        t_start = time.perf_counter()
+        tok = load_tokenizer(name)
+        family = _family(name)
+        row: dict = {"family": family, "kind": tok.kind, "config": to_dict(tok.config), "config_hash": tok.config_hash,
+                     "sample_rate": tok.sample_rate, "frame_rate": tok.frame_rate, "hop_length": tok.hop_length}
+        distortion, test_latents, test_audio, test_phones, row["examples"], timing = _distortion(
+            tok, name, corpora, distortion_requested, quick, progress, out_dir, examples)
+        row["distortion"] = distortion
+        rate = rate_metrics(test_latents)
+        rate["bits_per_second"] = rate["nominal_bits_per_second"] if test_latents[0].is_discrete else None
+        rate.update(encode_rtf=timing["encode"] / timing["audio"], decode_rtf=timing["decode"] / timing["audio"])
+        row["rate"] = rate if "rate" in axes else {"bits_per_second": rate["bits_per_second"], "skipped": "not requested"}
+        if "streaming" in axes:
+            if progress:
+                tqdm.write(f"{name}: streaming probe")
+            kw = dict(seconds=1.0, probe_seconds=0.5, repeats=1, max_chunks=40) if quick else {}
+            row["streaming"] = measure_streaming(tok, **kw)
+        else:
+            row["streaming"] = {"causal": None, "algorithmic_latency_ms": None, "skipped": "not requested"}
+        row["modelability"] = _modelability(tok, name, family, corpora, axes, budget, test_latents, test_audio, test_phones,
+                                            progress)
+        row["seconds"] = {**{k: round(v, 3) for k, v in timing.items()}, "total": round(time.perf_counter() - t_start, 3)}
+        results["tokenizers"][name] = row
+    results["run"] = {"environment": environment(), "seconds": round(time.perf_counter() - start, 3), "quick": quick,
+                      "metrics": sorted(requested) if requested else None, "tokenizers": [str(t) for t in tokenizers]}
+    if out_dir is not None:
+        with atomic_path(out_dir / "results.json") as tmp:
+            tmp.write_text(json.dumps(results, indent=2, default=_json_default))
+    return results
+
+
+def _json_default(value):
+    if isinstance(value, torch.Tensor):
+        return value.tolist()
+    if hasattr(value, "item"):
+        return value.item()
+    return str(value)
+
+
+def _modelability(tok, name, family, corpora, axes, budget, test_latents, test_audio, test_phones, progress) -> dict:
+    empty = {"probe_bits_per_second": None}
+    if "modelability" not in axes:
+        return {**empty, "skipped": "not requested"}
+    if family == "classical":
+        return {**empty, "skipped": "classical codec: its bitstream bytes are not a latent for a second-stage model"}
+    train_entries = [e for info in corpora.values() for e in info["splits"].get("train", [])]
+    if not train_entries:
+        return {**empty, "skipped": "the data has no train split to train the probes on"}
+    train_latents, _ = _encode_split(tok, train_entries, progress, f"{name} / train split")
+    if progress:
+        tqdm.write(f"{name}: training modelability probes ({budget.steps} steps)")
+    with torch.enable_grad():
+        return measure_modelability(tok, train_latents, test_latents, budget=budget, test_audio=test_audio,
+                                    phones_train=[e.phones for e in train_entries], phones_test=test_phones)
+
+
+def format_table(results: dict) -> str:
+    """One line per tokenizer with the headline number of each axis."""
+    head = (f"{'tokenizer':<18}{'family':<12}{'kbps':>7}{'ent.kbps':>9}{'mel':>7}{'PESQ':>6}{'STOI':>6}{'SI-SNR':>8}"
+            f"{'delay':>6}{'causal':>7}{'lat.ms':>7}{'probe kbps':>11}{'ratio':>6}{'R2':>6}{'FD':>7}{'phone':>6}{'sec':>6}")
+    lines = [head, "-" * len(head)]
+
+    def f(v, fmt):
+        return "-" if v is None else format(v, fmt)
+
+    for name, r in results["tokenizers"].items():
+        rate, dist, st, mod = r["rate"], r["distortion"], r["streaming"], r["modelability"]
+        bps = rate.get("bits_per_second")
+        ent = rate.get("entropy_bits_per_second") if bps else None
+        probe = mod.get("probe_bits_per_second")
+        phone = mod.get("phoneme_accuracy")
+        phone = max(phone.values()) if phone else None
+        lines.append(
+            f"{name:<18}{r['family']:<12}{f(bps and bps / 1000, '7.2f'):>7}{f(ent and ent / 1000, '9.2f'):>9}"
+            f"{f(dist.get('mel_distance'), '7.3f'):>7}{f(dist.get('pesq_wb'), '6.2f'):>6}{f(dist.get('stoi'), '6.3f'):>6}"
+            f"{f(dist.get('si_snr'), '8.1f'):>8}{f(dist['delay_samples']['median'], 'd'):>6}"
+            f"{str(st.get('causal')):>7}{f(st.get('algorithmic_latency_ms'), '7.1f'):>7}"
+            f"{f(probe and probe / 1000, '11.2f'):>11}{f(mod.get('ratio_to_entropy'), '6.2f'):>6}{f(mod.get('r2'), '6.2f'):>6}"
+            f"{f(mod.get('frechet_logmel'), '7.2f'):>7}{f(phone, '6.2f'):>6}{f(r['seconds']['total'], '6.0f'):>6}"
+        )
+    data = "; ".join(
+        f"{k}: " + ", ".join(f"{s} {v['files']} files {v['seconds']:.0f} s" for s, v in d["splits"].items())
+        for k, d in results["data"].items()
+    )
+    lines.append(f"data: {data}")
+    lines.append(f"run: {results['run']['seconds']:.0f} s, quick={results['run']['quick']}")
+    return "\n".join(lines)

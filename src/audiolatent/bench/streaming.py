@@ -1,0 +1,166 @@
+"""Streaming: is a tokenizer causal, what latency does it add, and can it keep up in real time?
+
+:func:`measure_streaming` reports, for one tokenizer (DESIGN.md, "Streaming contract"):
+
+* **causal** — verified by probing the *round trip* ``decode(encode(x))``: the input is replaced
+  with fresh noise from sample ``t`` on, and we find the earliest output sample that changes,
+  ``m*(t)``, for every phase of ``t`` within a hop window (:func:`audiolatent.nn.latency.
+  measure_lookahead` with ``hop=1`` on the sample-to-sample map). The round-trip reach is
+  ``R = max_t (t - m*(t))``. A tokenizer with hop ``H`` and no lookahead has ``R = H - 1`` (an
+  output sample needs the rest of its own frame), so the **measured lookahead** is
+  ``R - (H - 1)`` samples, and the tokenizer is causal when it is ``<= 0``; ``consistent`` says
+  whether it is within the declared ``lookahead``. Tokenizers whose ``lookahead`` is None (they
+  need the whole signal, like Griffin-Lim) are reported ``causal: False, lookahead: "whole
+  signal"`` without probing.
+* **algorithmic latency** (ms) = ``(H + lookahead) / sample_rate * 1000`` — the time from a
+  sample entering until the output sample at the same position can be produced, ignoring
+  compute; from the measured lookahead (and the declared one beside it).
+* **per-chunk compute** — inside ``tokenizer.streaming(1)``, encode then decode one hop of
+  audio at a time; the median wall time per chunk after ``warmup`` chunks, divided by the chunk
+  duration ``H / sample_rate``. Below 1 the tokenizer keeps up with real time at the smallest
+  chunk on this machine; only meaningful for causal tokenizers (others cannot stream).
+* **real-time factors** of offline ``encode`` and ``decode``: compute time / audio duration on
+  one ``seconds``-long signal (median of ``repeats`` runs after one warm-up run).
+
+Timings depend on the machine and its load; report the machine beside them.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+
+import torch
+
+from audiolatent.bench.metrics import Metric, register_metric
+from audiolatent.core.errors import StreamingError
+from audiolatent.core.tokenizer import Tokenizer
+from audiolatent.nn.latency import measure_lookahead
+
+__all__ = ["measure_streaming", "probe_round_trip_lookahead"]
+
+
+def probe_round_trip_lookahead(
+    tokenizer: Tokenizer, n_samples: int, *, windows: int = 2, batch_size: int = 16, atol: float = 1e-6, seed: int = 0
+) -> int | None:
+    """Measured round-trip lookahead in samples (see the module docstring), or None when the
+    output at the start of the signal already depends on its end (a whole-signal tokenizer).
+
+    ``windows`` consecutive hop windows from the middle of the signal are probed (every phase of
+    each), so one perturbation that happens not to change a quantised code cannot hide the
+    dependency.
+    """
+    hop = tokenizer.hop_length
+    start = (n_samples // 2) - (n_samples // 2) % hop
+    positions = range(start, start + windows * hop)
+
+    @torch.inference_mode()
+    def round_trip(x: torch.Tensor) -> torch.Tensor:
+        return tokenizer.decode(tokenizer.encode(x.to(tokenizer.device))).float().cpu()
+
+    try:
+        reach = measure_lookahead(
+            round_trip, n_samples, tokenizer.channels, 1, positions=positions, batch_size=batch_size, seed=seed, atol=atol
+        )
+    except ValueError:  # output 0 changed: the output depends on the whole signal
+        return None
+    return reach - (hop - 1)
+
+
+def _time(fn, repeats: int) -> float:
+    fn()  # warm-up
+    times = []
+    for _ in range(repeats):
+        begin = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - begin)
+    return statistics.median(times)
+
+
+@torch.inference_mode()
+def _chunk_compute(tokenizer: Tokenizer, audio: torch.Tensor, warmup: int, max_chunks: int) -> float:
+    hop = tokenizer.hop_length
+    n_chunks = min(audio.shape[-1] // hop, warmup + max_chunks)
+    if n_chunks <= warmup:
+        raise ValueError(f"signal too short for {warmup} warm-up chunks of {hop} samples")
+    times = []
+    with tokenizer.streaming(audio.shape[0]):
+        for i in range(n_chunks):
+            begin = time.perf_counter()
+            tokenizer.decode(tokenizer.encode(audio[..., i * hop : (i + 1) * hop]))
+            times.append(time.perf_counter() - begin)
+    return statistics.median(times[warmup:]) / (hop / tokenizer.sample_rate)
+
+
+def measure_streaming(
+    tokenizer: Tokenizer,
+    seconds: float = 2.0,
+    *,
+    probe_seconds: float | None = None,
+    warmup: int = 5,
+    max_chunks: int = 200,
+    repeats: int = 3,
+    seed: int = 0,
+) -> dict:
+    """Causality, lookahead, latency and compute of ``tokenizer`` (module docstring has the definitions).
+
+    Args:
+        tokenizer: any :class:`Tokenizer` (put it on its device and in eval mode first).
+        seconds: length of the signal for the timings.
+        probe_seconds: length of the causality probe signal (default: ``seconds``); it must be
+            several receptive fields long.
+        warmup: streaming chunks discarded before timing.
+        max_chunks: streaming chunks timed at most.
+        repeats: offline runs timed (median).
+        seed: seed of the random test signals.
+
+    Returns:
+        ``{"declared_causal", "declared_lookahead_samples", "causal", "lookahead_samples",
+        "consistent", "hop_length", "sample_rate", "algorithmic_latency_ms",
+        "declared_algorithmic_latency_ms", "chunk_compute_fraction", "chunk_samples",
+        "encode_rtf", "decode_rtf", "notes"}``. ``lookahead_samples`` is ``"whole signal"`` and
+        the latencies None when the tokenizer cannot stream.
+    """
+    sr, hop = tokenizer.sample_rate, tokenizer.hop_length
+    n_samples = max(hop * 4, round(seconds * sr))
+    n_probe = max(hop * 8, round((probe_seconds or seconds) * sr))
+    declared = tokenizer.lookahead
+    notes: list[str] = []
+    result: dict = {
+        "declared_causal": bool(tokenizer.causal),
+        "declared_lookahead_samples": "whole signal" if declared is None else declared,
+        "hop_length": hop,
+        "sample_rate": sr,
+        "chunk_samples": hop,
+        "declared_algorithmic_latency_ms": None if declared is None else 1000.0 * (hop + declared) / sr,
+    }
+    measured = None if declared is None else probe_round_trip_lookahead(tokenizer, n_probe, seed=seed)
+    if declared is None:
+        notes.append("lookahead None: the tokenizer needs the whole signal; not probed")
+    elif measured is None:
+        notes.append("probe: the first output sample depends on the end of the signal (whole-signal dependency)")
+    result["causal"] = measured is not None and measured <= 0
+    result["lookahead_samples"] = "whole signal" if measured is None else measured
+    result["consistent"] = (measured is None) == (declared is None) and (measured is None or measured <= declared)
+    result["algorithmic_latency_ms"] = None if measured is None else 1000.0 * (hop + max(measured, 0)) / sr
+
+    gen = torch.Generator().manual_seed(seed)
+    audio = (0.1 * torch.randn(1, tokenizer.channels, n_samples, generator=gen)).to(tokenizer.device)
+    result["chunk_compute_fraction"] = None
+    if measured is not None:
+        try:
+            result["chunk_compute_fraction"] = _chunk_compute(tokenizer, audio, warmup, max_chunks)
+        except StreamingError as exc:
+            notes.append(f"streaming not supported: {exc}")
+    with torch.inference_mode():
+        latent = tokenizer.encode(audio)
+        result["encode_rtf"] = _time(lambda: tokenizer.encode(audio), repeats) / (n_samples / sr)
+        result["decode_rtf"] = _time(lambda: tokenizer.decode(latent), repeats) / (n_samples / sr)
+    result["notes"] = notes
+    return result
+
+
+register_metric(Metric(
+    "streaming", "streaming", measure_streaming, "ms", (0.0, float("inf")), False,
+    "probed causality and lookahead, algorithmic latency, per-chunk compute, real-time factors",
+))

@@ -1,0 +1,46 @@
+import pytest
+import torch
+
+from audiolatent.bench.align import align, estimate_delay
+
+
+@pytest.mark.parametrize("delay", [0, 37, -53, 400])
+def test_delayed_copy_recovers_the_delay_exactly(speech, delay):
+    ref = speech[..., 8000:40000]
+    est = torch.roll(speech, delay, dims=-1)[..., 8000:40000]  # est[n] = ref[n - delay]
+    ref_aligned, est_aligned, found = align(ref, est, max_lag=800)
+    assert found == delay
+    assert ref_aligned.shape == est_aligned.shape == (1, 1, ref.shape[-1] - abs(delay))
+    assert torch.equal(ref_aligned, est_aligned)
+
+
+@pytest.mark.parametrize("delay", [5, -5])
+def test_delay_of_noisy_copy_of_white_noise(delay):
+    gen = torch.Generator().manual_seed(0)
+    ref = torch.randn(1, 1, 20000, generator=gen)
+    est = torch.roll(ref, delay, dims=-1) + torch.randn(1, 1, 20000, generator=gen)  # 0 dB SNR
+    found, peak = estimate_delay(ref, est, max_lag=100)
+    assert found == delay
+    assert 0.5 < peak < 0.9  # 1/sqrt(2) for 0 dB
+
+
+def test_independent_noise_has_no_strong_peak():
+    gen = torch.Generator().manual_seed(1)
+    a, b = torch.randn(16000, generator=gen), torch.randn(16000, generator=gen)
+    delay, peak = estimate_delay(a, b, max_lag=200)
+    assert abs(delay) <= 200
+    assert abs(peak) < 0.05  # ~ 1/sqrt(N) = 0.008, max over 401 lags stays small
+
+
+def test_max_lag_bounds_the_search(speech):
+    est = torch.roll(speech, 300, dims=-1)
+    delay, _ = estimate_delay(speech, est, max_lag=100)
+    assert abs(delay) <= 100
+
+
+def test_different_lengths_and_batches():
+    gen = torch.Generator().manual_seed(2)
+    ref = torch.randn(2, 1, 5000, generator=gen)
+    est = torch.cat([torch.zeros(2, 1, 12), ref], -1)[..., :5100]
+    r, e, d = align(ref, est, 50)
+    assert d == 12 and torch.equal(r, e)

@@ -1,0 +1,77 @@
+import math
+
+import pytest
+import torch
+
+from audiolatent.bench.rate import codebook_statistics, rate_metrics
+from audiolatent.core.latent import Latent, Stream
+
+
+def discrete(codes, sizes, frame_rate=50.0, name="codes", lengths=None):
+    return Latent([Stream(codes, frame_rate, sizes, name, lengths)], 16000)
+
+
+def test_nominal_rate_of_8_codebooks_of_1024_at_50_hz():
+    codes = torch.randint(0, 1024, (1, 8, 100), generator=torch.Generator().manual_seed(0))
+    result = rate_metrics([discrete(codes, (1024,) * 8)])
+    assert result["nominal_bits_per_second"] == pytest.approx(4000.0)
+    assert result["tokens_per_second"] == pytest.approx(400.0)
+    assert result["streams"]["codes"]["frame_rate"] == 50.0
+
+
+def test_uniform_random_codes_have_entropy_near_nominal():
+    gen = torch.Generator().manual_seed(0)
+    latents = [discrete(torch.randint(0, 1024, (2, 8, 25000), generator=gen), (1024,) * 8) for _ in range(2)]
+    result = rate_metrics(latents)
+    assert result["entropy_bits_per_second"] == pytest.approx(4000.0, rel=2e-3)
+    stream = result["streams"]["codes"]
+    assert stream["frames"] == 100000
+    assert all(u == 1.0 for u in stream["usage"])
+    assert all(p == pytest.approx(1024, rel=0.01) for p in stream["perplexity"])
+
+
+def test_constant_codes_have_zero_entropy_and_minimal_usage():
+    result = rate_metrics([discrete(torch.full((1, 2, 500), 7), (256, 16))])
+    stream = result["streams"]["codes"]
+    assert result["entropy_bits_per_second"] == 0.0
+    assert stream["usage"] == [1 / 256, 1 / 16]
+    assert stream["perplexity"] == [1.0, 1.0]
+    assert result["nominal_bits_per_second"] == pytest.approx(50 * (8 + 4))
+
+
+def test_two_equiprobable_codes_give_one_bit():
+    codes = torch.tensor([[[0, 1] * 50]])
+    stats = codebook_statistics(codes[0, 0], 4)
+    assert stats["entropy_bits"] == pytest.approx(1.0) and stats["usage"] == 0.5
+
+
+def test_padding_beyond_lengths_is_ignored():
+    codes = torch.zeros(2, 1, 10, dtype=torch.long)
+    codes[1, 0, 5:] = 3  # padding of item 1
+    result = rate_metrics([discrete(codes, (4,), lengths=torch.tensor([10, 5]))])
+    assert result["streams"]["codes"]["entropy_bits"] == [0.0]
+    assert result["streams"]["codes"]["frames"] == 15
+
+
+def test_multi_stream_and_continuous():
+    coarse = Stream(torch.randint(0, 16, (1, 1, 12)), 12.0, (16,), "coarse")
+    fine = Stream(torch.randint(0, 16, (1, 2, 48)), 48.0, (16, 16), "fine")
+    cont = Stream(torch.randn(1, 32, 48), 48.0, None, "cont")
+    result = rate_metrics([Latent([coarse, fine, cont], 16000)])
+    assert result["nominal_bits_per_second"] == pytest.approx(12 * 4 + 48 * 8)
+    assert result["streams"]["cont"] == {"kind": "continuous", "frame_rate": 48.0, "dims": 32, "values_per_second": 1536.0}
+    assert result["values_per_second"] == pytest.approx(12 + 96 + 1536)
+
+
+def test_variable_rate_stream_uses_effective_frame_rate():
+    durations = torch.full((1, 10), 0.05)
+    latent = Latent([Stream(torch.zeros(1, 1, 10, dtype=torch.long), 50.0, (2,), "v", None, durations)], 16000)
+    assert rate_metrics([latent])["streams"]["v"]["frame_rate"] == pytest.approx(20.0)
+
+
+def test_mismatched_latents_are_rejected():
+    a = discrete(torch.zeros(1, 1, 5, dtype=torch.long), (4,))
+    b = discrete(torch.zeros(1, 1, 5, dtype=torch.long), (8,))
+    with pytest.raises(ValueError, match="disagree"):
+        rate_metrics([a, b])
+    assert not math.isnan(rate_metrics([a])["entropy_bits_per_second"])

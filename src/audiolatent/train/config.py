@@ -1,0 +1,233 @@
+"""Training configuration: one dataclass per section, read from and written to YAML.
+
+A training config (``configs/train/*.yaml``) has these top-level keys; every key is a field of
+:class:`TrainConfig` or of one of its sections, with the units given there::
+
+    model: {sample_rate: 16000, encoder: {...}, bottleneck: {kind: rvq, ...}}  # CodecConfig, or a YAML path
+    data: {crop_seconds: 1.0, batch_size: 8, num_workers: 2, train_split: train, eval_split: test}
+    optim: {lr: 3.0e-4, betas: [0.8, 0.99], weight_decay: 0.0, grad_clip: 1000.0}
+    schedule: {kind: exponential, warmup_steps: 0, gamma: 0.999996}
+    losses: {mel: 15.0, adversarial: 1.0, feature_matching: 2.0, commitment: 0.25, codebook: 1.0}
+    discriminators: [{kind: mpd}, {kind: mbstft}]
+    adversarial_start_step: 0
+    steps: 400000
+    ...
+
+:func:`load_train_config` reads such a file, resolves ``model`` when it is a path (relative to
+the training config's folder first, then the working directory) into the codec config dict,
+and only then applies ``key.sub=value`` overrides, so ``--set model.bottleneck.n_codebooks=4``
+works either way. The resolved config is what ``run.json`` and checkpoints record.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from audiolatent.core.config import apply_overrides, from_dict, load_yaml
+from audiolatent.core.errors import ConfigError
+
+__all__ = [
+    "DataConfig", "OptimConfig", "ScheduleConfig", "LossConfig", "TrainConfig", "load_train_config",
+    "SCHEDULES", "PRECISIONS",
+]
+
+SCHEDULES = ("cosine", "exponential", "constant")
+PRECISIONS = ("fp32", "bf16")
+
+
+@dataclass
+class DataConfig:
+    """What the model sees.
+
+    Attributes:
+        crop_seconds: length of every training crop (seconds; rounded to samples, then the codec
+            pads to a whole hop). Files shorter than this are zero-padded.
+        batch_size: crops per optimiser step *per process* (global batch = batch_size x world size).
+        num_workers: DataLoader worker processes (0: load in the training process).
+        train_split / eval_split: manifest split used for training / held-out evaluation
+            (``null`` = every file). With no file in ``eval_split`` evaluation is skipped.
+        eval_crop_seconds: length of each evaluation excerpt (the first seconds of the file;
+            ``null`` = whole files, batch size 1).
+        eval_max_files: evaluate on at most this many held-out files.
+        cache: keep decoded files in memory (per worker).
+    """
+
+    crop_seconds: float = 1.0
+    batch_size: int = 8
+    num_workers: int = 0
+    train_split: str | None = "train"
+    eval_split: str | None = "test"
+    eval_crop_seconds: float | None = 2.0
+    eval_max_files: int = 16
+    cache: bool = False
+
+
+@dataclass
+class OptimConfig:
+    """AdamW for the codec and (same settings, ``disc_lr`` aside) for the discriminators.
+
+    ``grad_clip``: max global L2 norm of the codec's (and separately the discriminators')
+    gradient; ``null`` or 0 = no clipping (the norm is still logged).
+    """
+
+    lr: float = 3e-4
+    betas: tuple[float, float] = (0.8, 0.99)
+    weight_decay: float = 0.0
+    eps: float = 1e-8
+    grad_clip: float | None = 1000.0
+    disc_lr: float | None = None
+
+
+@dataclass
+class ScheduleConfig:
+    """Learning-rate multiplier per optimiser step ``s`` (``lr(s) = lr * f(s)``).
+
+    Linear warm-up from ~0 to 1 over ``warmup_steps``, then
+
+    * ``cosine``: from 1 down to ``min_lr_ratio`` at ``TrainConfig.steps`` (half a cosine);
+    * ``exponential``: ``gamma ** (s - warmup_steps)`` (DAC: 0.999996 per step);
+    * ``constant``: 1.
+    """
+
+    kind: str = "constant"
+    warmup_steps: int = 0
+    min_lr_ratio: float = 0.0
+    gamma: float = 0.999996
+
+
+@dataclass
+class LossConfig:
+    """Weights of every loss (0 disables a term; its module is then not even built).
+
+    Reconstruction: ``mel`` (:class:`~audiolatent.train.losses.MultiResolutionMelLoss`,
+    options in ``mel_options``), ``stft`` (:class:`~audiolatent.train.losses.MultiResolutionSTFTLoss`,
+    ``stft_options``), ``time_l1``. GAN (only with discriminators and after
+    ``adversarial_start_step``): ``adversarial`` (``adversarial_kind``: hinge | least_squares),
+    ``feature_matching``. Bottleneck (unweighted in the codec's output): ``commitment``,
+    ``codebook``, ``kl``, ``entropy``.
+
+    ``balancer``: combine the losses that depend on the reconstruction (mel, stft, time_l1,
+    adversarial, feature_matching) with EnCodec's gradient balancer
+    (:class:`~audiolatent.train.balancer.LossCombiner`) instead of a weighted sum; the
+    bottleneck losses are always added with their weights.
+    """
+
+    mel: float = 15.0
+    stft: float = 0.0
+    time_l1: float = 0.0
+    adversarial: float = 1.0
+    feature_matching: float = 2.0
+    commitment: float = 0.25
+    codebook: float = 1.0
+    kl: float = 0.0
+    entropy: float = 0.0
+    balancer: bool = False
+    adversarial_kind: str = "hinge"
+    mel_options: dict = field(default_factory=dict)
+    stft_options: dict = field(default_factory=dict)
+
+
+@dataclass
+class TrainConfig:
+    """A whole training run (see the module docstring for the YAML layout).
+
+    Attributes:
+        model: the codec config (:class:`~audiolatent.tokenizers.codec.CodecConfig` as a dict).
+        discriminators: :class:`~audiolatent.train.discriminators.Discriminators` configs;
+            empty = no GAN (reconstruction losses only).
+        adversarial_start_step: GAN losses and discriminator updates start at this step.
+        steps: optimiser steps in total (``--steps`` overrides).
+        log_every / eval_every / checkpoint_every: in steps; 0 disables eval / periodic
+            checkpoints (a final checkpoint is always written).
+        keep_last: checkpoints kept in ``OUT/checkpoints`` (older ones are deleted).
+        n_samples: held-out reconstructions saved as audio at each evaluation.
+        seed: seeds model init, data order and crops, and every RNG.
+        precision: ``fp32``, or ``bf16`` autocast (CUDA only; on CPU it falls back to fp32).
+        max_nonfinite: abort after this many consecutive steps with a non-finite loss or
+            gradient (each one is skipped: no weight, optimiser or codebook update).
+    """
+
+    model: dict = field(default_factory=dict)
+    data: DataConfig = field(default_factory=DataConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    losses: LossConfig = field(default_factory=LossConfig)
+    discriminators: list[dict] = field(default_factory=list)
+    adversarial_start_step: int = 0
+    steps: int = 10000
+    log_every: int = 50
+    eval_every: int = 1000
+    checkpoint_every: int = 1000
+    keep_last: int = 3
+    n_samples: int = 2
+    seed: int = 0
+    precision: str = "fp32"
+    max_nonfinite: int = 10
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        if self.precision not in PRECISIONS:
+            raise ConfigError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
+        if self.schedule.kind not in SCHEDULES:
+            raise ConfigError(f"schedule.kind must be one of {SCHEDULES}, got {self.schedule.kind!r}")
+        for name in ("steps", "log_every", "keep_last", "max_nonfinite"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.data.batch_size < 1 or self.data.crop_seconds <= 0:
+            raise ConfigError("data.batch_size must be >= 1 and data.crop_seconds > 0")
+        if not isinstance(self.model, dict) or not self.model:
+            raise ConfigError("model: give the codec config (a mapping, or the path of a codec YAML file)")
+        if not isinstance(self.discriminators, list) or not all(isinstance(d, dict) for d in self.discriminators):
+            raise ConfigError("discriminators: expected a list of mappings such as {kind: mpd}")
+
+
+def _resolve_model(model: object, base: Path | None) -> dict:
+    if isinstance(model, dict):
+        return model
+    if not isinstance(model, str | os.PathLike):
+        raise ConfigError(f"model: expected a mapping or a YAML path, got {type(model).__name__}")
+    candidates = ([base / model] if base is not None else []) + [Path(model)]
+    for path in candidates:
+        if path.is_file():
+            data = load_yaml(path)
+            data.pop("audiolatent_version", None)
+            return data
+    raise ConfigError(f"model: codec config {model!r} not found (looked in {[str(c) for c in candidates]})")
+
+
+def _with_defaults(data: dict) -> dict:
+    """``data`` with every missing key filled from the defaults, so any field can be overridden."""
+    from audiolatent.core.config import to_dict
+    from audiolatent.tokenizers.codec import CodecConfig
+
+    merged = to_dict(TrainConfig(model={"placeholder": True}))
+    for key, value in data.items():
+        if isinstance(merged.get(key), dict) and isinstance(value, dict) and key != "model":
+            merged[key] = {**merged[key], **value}
+        else:
+            merged[key] = value
+    if isinstance(merged["model"], dict):
+        merged["model"] = {**to_dict(CodecConfig()), **merged["model"]}
+    return merged
+
+
+def load_train_config(source: str | os.PathLike | dict, overrides: list[str] | tuple[str, ...] = ()) -> TrainConfig:
+    """Read a training config from YAML (or a dict), resolve ``model``, apply overrides, validate.
+
+    Raises:
+        ConfigError: unknown keys, wrong types, a missing codec file or a bad override.
+    """
+    base = None
+    if isinstance(source, dict):
+        data = dict(source)
+    else:
+        data = load_yaml(source)
+        base = Path(source).resolve().parent
+    data["model"] = _resolve_model(data.get("model", {}), base)
+    data = _with_defaults(data)
+    if overrides:
+        data = apply_overrides(data, list(overrides))
+    where = "train config" if isinstance(source, dict) else str(source)
+    return from_dict(TrainConfig, data, where=where)

@@ -1,0 +1,1 @@
+"""The ``audiolatent`` command line (thin: parses arguments, calls the Python API)."""

@@ -1,0 +1,177 @@
+"""``audiolatent <command>``: list, info, encode, decode, roundtrip.
+
+Errors a user can cause (bad file, unknown tokenizer, corrupt latent...) print one line on
+stderr and exit with status 1; ``--debug`` shows the traceback instead. Usage errors exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from audiolatent.core.errors import AudioLatentError
+
+EXIT_ERROR = 1
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    from audiolatent.core.registry import list_tokenizers
+
+    entries = list_tokenizers()
+    width = max(len(e.name) for e in entries)
+    for e in entries:
+        print(f"{e.name:<{width}}  {e.family:<11}  {e.description}")
+    return 0
+
+
+def _cmd_info(args: argparse.Namespace) -> int:
+    from audiolatent.core.registry import load_tokenizer
+
+    info = load_tokenizer(args.tokenizer).describe()
+    if args.json:
+        print(json.dumps(info, indent=2))
+        return 0
+    for key, value in info.items():
+        if key == "streams":
+            for s in value:
+                print(f"{'stream':<24}{s['description']}")
+        else:
+            print(f"{key:<24}{_fmt(value)}")
+    return 0
+
+
+def _fmt(value) -> str:
+    if isinstance(value, float):
+        return f"{value:g}"
+    if value is None:
+        return "-"
+    return str(value)
+
+
+def _cmd_encode(args: argparse.Namespace) -> int:
+    import torch
+
+    from audiolatent.core.audio import load_audio
+    from audiolatent.core.registry import load_tokenizer
+
+    tok = load_tokenizer(args.tokenizer, device=args.device)
+    audio, _ = load_audio(args.input, sample_rate=tok.sample_rate, mono=args.downmix and tok.channels == 1)
+    if audio.shape[1] != tok.channels:
+        raise AudioLatentError(
+            f"{args.input}: {audio.shape[1]} channel(s) but {tok.name} takes {tok.channels}"
+            + (" (pass --downmix to average the channels)" if tok.channels == 1 else "")
+        )
+    with torch.inference_mode():
+        latent = tok.encode(audio)
+    latent.save(args.output)
+    print(f"{args.output}: {latent.describe()}; {latent.bits_per_second / 1000:g} kbps nominal", file=sys.stderr)
+    return 0
+
+
+def _cmd_decode(args: argparse.Namespace) -> int:
+    import torch
+
+    from audiolatent.core.audio import save_audio
+    from audiolatent.core.latent import Latent
+    from audiolatent.core.registry import load_tokenizer
+
+    latent = Latent.load(args.input)
+    name = args.tokenizer or latent.tokenizer
+    if not name:
+        raise AudioLatentError(f"{args.input}: the latent does not name its tokenizer; pass --tokenizer")
+    try:
+        tok = load_tokenizer(name, device=args.device)
+    except AudioLatentError as exc:
+        raise AudioLatentError(f"{args.input} was made by {name!r}, which cannot be loaded ({exc}); pass --tokenizer") from None
+    with torch.inference_mode():
+        audio = tok.decode(latent)
+    save_audio(args.output, audio[0], tok.sample_rate)
+    print(f"{args.output}: {audio.shape[-1] / tok.sample_rate:.2f} s at {tok.sample_rate} Hz", file=sys.stderr)
+    return 0
+
+
+def _cmd_roundtrip(args: argparse.Namespace) -> int:
+    from audiolatent.bench.roundtrip import DEFAULT_TOKENIZERS, format_table, run_roundtrip
+
+    results = run_roundtrip(
+        args.tokenizer or DEFAULT_TOKENIZERS,
+        data=args.data,
+        split=args.split,
+        max_files=args.max_files,
+        out=args.out,
+        progress=not args.no_progress,
+    )
+    print(format_table(results))
+    if args.out:
+        print(f"results and example reconstructions written to {args.out}", file=sys.stderr)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="audiolatent",
+        description="Build, train, stream and measure audio latents (rate, distortion, modelability, streaming).",
+    )
+    parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
+    parser.add_argument("--version", action="version", version=_version())
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = sub.add_parser("list", help="list the registered tokenizers")
+    p.set_defaults(func=_cmd_list)
+
+    p = sub.add_parser("info", help="describe a tokenizer: rates, streams, causality, latency")
+    p.add_argument("tokenizer", help="registered name (see `audiolatent list`) or checkpoint directory")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.set_defaults(func=_cmd_info)
+
+    p = sub.add_parser("encode", help="encode an audio file into a .latent file")
+    p.add_argument("--tokenizer", "-t", required=True, help="registered name or checkpoint directory")
+    p.add_argument("--downmix", action="store_true", help="average multi-channel input for a mono tokenizer")
+    p.add_argument("--device", default=None, help="torch device (default: cpu)")
+    p.add_argument("input", help="audio file (wav, flac, ogg, mp3, ...)")
+    p.add_argument("output", help="latent file to write (safetensors)")
+    p.set_defaults(func=_cmd_encode)
+
+    p = sub.add_parser("decode", help="decode a .latent file back to audio")
+    p.add_argument("--tokenizer", "-t", default=None, help="override the tokenizer recorded in the latent")
+    p.add_argument("--device", default=None, help="torch device (default: cpu)")
+    p.add_argument("input", help="latent file written by `audiolatent encode`")
+    p.add_argument("output", help="audio file to write; format from the extension")
+    p.set_defaults(func=_cmd_decode)
+
+    p = sub.add_parser("roundtrip", help="encode+decode a corpus through tokenizers and print a table")
+    p.add_argument("--tokenizer", "-t", action="append", help="tokenizer to include (repeatable; default: the built-ins)")
+    p.add_argument("--data", default=None, help="manifest (.jsonl), folder or file (default: built-in corpus)")
+    p.add_argument("--split", default="test", help="split to use: train, test or all (default: test)")
+    p.add_argument("--max-files", type=int, default=None, help="use at most this many files per dataset")
+    p.add_argument("--out", default=None, help="folder for results.json and example reconstructions")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.set_defaults(func=_cmd_roundtrip)
+    return parser
+
+
+def _version() -> str:
+    from audiolatent import __version__
+
+    return f"audiolatent {__version__}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except AudioLatentError as exc:
+        if args.debug:
+            raise
+        print(f"audiolatent: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("audiolatent: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -22,7 +22,29 @@ import yaml
 from audiolatent.core.atomic import atomic_path
 from audiolatent.core.errors import ConfigError
 
-__all__ = ["to_dict", "from_dict", "apply_overrides", "load_yaml", "save_yaml", "config_hash"]
+__all__ = [
+    "to_dict", "from_dict", "apply_overrides", "load_yaml", "save_yaml", "config_hash", "resolve_config",
+    "packaged_configs", "PACKAGED_CONFIGS",
+]
+
+#: configs shipped inside the package (the repository's top-level ``configs/`` links here)
+PACKAGED_CONFIGS = Path(__file__).resolve().parent.parent / "configs"
+
+
+def packaged_configs(folder: str) -> list[str]:
+    """Names (file stems) of the YAML configs shipped in ``configs/<folder>/``."""
+    return sorted(p.stem for p in (PACKAGED_CONFIGS / folder).glob("*.yaml"))
+
+
+def resolve_config(source: str | os.PathLike, folder: str) -> Path:
+    """A YAML path as given, or the packaged ``configs/<folder>/<source>.yaml`` for a bare name."""
+    path = Path(source)
+    if path.is_file():
+        return path
+    candidate = PACKAGED_CONFIGS / folder / f"{source}.yaml"
+    if path.suffix not in (".yaml", ".yml") and candidate.is_file():
+        return candidate
+    raise ConfigError(f"{source}: no such config file, and not a packaged {folder} config ({', '.join(packaged_configs(folder))})")
 
 T = TypeVar("T")
 

@@ -42,7 +42,7 @@ from typing import Any
 
 import torch
 
-from audiolatent.core.config import apply_overrides, from_dict, load_yaml
+from audiolatent.core.config import apply_overrides, from_dict, load_yaml, resolve_config
 from audiolatent.core.errors import ConfigError, StreamingError
 from audiolatent.core.latent import Latent, Stream
 from audiolatent.core.registry import register_kind
@@ -230,11 +230,14 @@ def build_codec(source: str | os.PathLike | dict, overrides: list[str] | tuple[s
 
     Args:
         source: path of a YAML file whose top-level keys are :class:`CodecConfig` fields
-            (e.g. ``configs/codecs/tiny-16k.yaml``), or such a dict.
+            (e.g. ``configs/codecs/tiny-16k.yaml``), the name of a packaged config
+            (``"tiny-16k"``, ``"encodec-24k"``, ...: see ``packaged_configs("codecs")``), or a dict.
         overrides: ``key.sub=value`` strings, e.g. ``("bottleneck.n_codebooks=4",)``.
 
     Returns the codec in training mode; its ``name`` is the file stem (or ``"codec"``).
     """
+    if not isinstance(source, dict):
+        source = resolve_config(source, "codecs")
     data = load_yaml(source) if not isinstance(source, dict) else dict(source)
     if overrides:
         data = apply_overrides(data, list(overrides))

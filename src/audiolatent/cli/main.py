@@ -149,6 +149,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, help="folder for results.json and example reconstructions")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=_cmd_roundtrip)
+
+    from audiolatent.cli.train import add_train_parser
+
+    add_train_parser(sub)
     return parser
 
 

@@ -301,7 +301,7 @@ class Trainer:
     def _advance_schedulers(self) -> None:
         with warnings.catch_warnings():
             # skipped steps and the GAN warm-up advance a scheduler whose optimiser did not step: intended
-            warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step()`")
+            warnings.filterwarnings("ignore", message="Detected call of")
             self.scheduler.step()
             if self.disc_scheduler is not None:
                 self.disc_scheduler.step()

@@ -1,0 +1,193 @@
+"""Trainer: loss falls, exact resume, checkpoints (atomic, loadable, corrupt -> CheckpointError),
+non-finite steps skipped then fatal, config loading. A tiny codec (8 channels, ratios (2, 4),
+RVQ 2 x 16) on three 0.5 s synthetic files, 0.1 s crops, batch 2, one thread."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from audiolatent.core.audio import save_audio
+from audiolatent.core.errors import CheckpointError, ConfigError
+from audiolatent.core.registry import load_tokenizer
+from audiolatent.train.checkpointing import load_training_checkpoint
+from audiolatent.train.config import load_train_config
+from audiolatent.train.trainer import NonFiniteLossError, Trainer, lr_multiplier
+
+TINY_MODEL = {
+    "sample_rate": 16000,
+    "encoder": {"dimension": 8, "n_filters": 4, "ratios": [2, 4], "n_residual_layers": 1, "causal": True},
+    "bottleneck": {"kind": "rvq", "n_codebooks": 2, "codebook_size": 16},
+}
+
+
+def tiny_config(**changes) -> dict:
+    """A training config dict for the tiny codec; ``changes`` replace top-level keys."""
+    config = {
+        "model": TINY_MODEL,
+        "data": {"crop_seconds": 0.1, "batch_size": 2, "train_split": None, "eval_split": None,
+                 "eval_crop_seconds": 0.1, "eval_max_files": 2},
+        "losses": {"mel_options": {"window_lengths": [64, 256], "n_mels": [16, 32]}},
+        "discriminators": [{"kind": "mpd", "periods": [2, 3], "channels": [4, 8]}],
+        "optim": {"lr": 1e-3},
+        "steps": 10, "log_every": 1, "eval_every": 0, "checkpoint_every": 5, "keep_last": 2, "n_samples": 1,
+    }
+    config.update(changes)
+    return config
+
+
+def write_dataset(folder: Path, n_files: int = 3, seconds: float = 0.5) -> Path:
+    """``n_files`` noisy sines at 16 kHz in ``folder``."""
+    rng = np.random.default_rng(0)
+    t = np.arange(int(seconds * 16000)) / 16000
+    for i in range(n_files):
+        x = 0.4 * np.sin(2 * np.pi * (200 + 150 * i) * t) + 0.05 * rng.standard_normal(t.size)
+        save_audio(folder / f"tone{i}.wav", torch.tensor(x, dtype=torch.float32)[None], 16000)
+    return folder
+
+
+@pytest.fixture
+def dataset(tmp_path) -> Path:
+    folder = tmp_path / "data"
+    folder.mkdir()
+    return write_dataset(folder)
+
+
+def train(config: dict, data: Path, out: Path, **kwargs) -> tuple[Trainer, dict]:
+    trainer = Trainer(load_train_config(config), [str(data)], out, progress=False, **kwargs)
+    return trainer, trainer.fit()
+
+
+def train_losses(out: Path) -> dict[int, float]:
+    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    return {r["step"]: r["loss"] for r in records if r["split"] == "train"}
+
+
+def test_loss_falls_and_writes_run_folder(dataset, tmp_path):
+    out = tmp_path / "run"
+    config = tiny_config(steps=30, log_every=5, eval_every=15, checkpoint_every=10)
+    trainer, result = train(config, dataset, out)
+    losses = train_losses(out)
+    assert losses[30] < 0.7 * losses[5]
+    assert result["step"] == 30 and not result["stopped_early"]
+    assert (out / "latest").read_text().strip() == "step_000030"
+    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["step_000020", "step_000030"]  # keep_last=2
+    tok = load_tokenizer(str(out / "checkpoints" / "step_000030"))
+    assert tok.sample_rate == 16000
+    run = json.loads((out / "run.json").read_text())
+    assert run["config"]["steps"] == 30 and "torch" in run["environment"]
+    evals = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines() if '"test"' in line]
+    assert [e["step"] for e in evals] == [15, 30] and "eval/usage/1" in evals[0] and evals[0]["eval/mel_distance"] > 0
+    assert sorted(p.name for p in (out / "samples" / "step_000015").iterdir()) == ["00_tone0.ref.wav", "00_tone0.wav"]
+
+
+@pytest.mark.parametrize("balancer", [False, True])
+def test_resume_is_exact(dataset, tmp_path, balancer):
+    # GAN starts mid-run so resume covers discriminators, their optimiser and the warm-up switch.
+    config = tiny_config(steps=8, checkpoint_every=4, adversarial_start_step=3,
+                         losses={"balancer": balancer, "mel_options": {"window_lengths": [64, 256], "n_mels": [16, 32]}})
+    config["model"] = {**TINY_MODEL, "bottleneck": {**TINY_MODEL["bottleneck"], "quantizer_dropout": 0.5}}
+    train(config, dataset, tmp_path / "straight")
+    train({**config, "steps": 4}, dataset, tmp_path / "resumed")
+    train(config, dataset, tmp_path / "resumed", resume=True)
+    straight, resumed = train_losses(tmp_path / "straight"), train_losses(tmp_path / "resumed")
+    assert sorted(straight) == sorted(resumed) == list(range(1, 9))
+    for step in straight:
+        assert resumed[step] == pytest.approx(straight[step], abs=1e-6, rel=1e-6), step
+    a = load_training_checkpoint(tmp_path / "straight").weights
+    b = load_training_checkpoint(tmp_path / "resumed").weights
+    assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
+
+
+def test_init_from_loads_weights_with_fresh_optimiser(dataset, tmp_path):
+    train(tiny_config(steps=3), dataset, tmp_path / "first")
+    trainer = Trainer(load_train_config(tiny_config(steps=2)), [str(dataset)], tmp_path / "second",
+                      init_from=tmp_path / "first", progress=False)
+    weights = load_training_checkpoint(tmp_path / "first").weights
+    state = trainer.codec.state_dict()
+    assert all(torch.equal(state[k], weights[k]) for k in weights)
+    assert trainer.step == 0 and not trainer.optimizer.state
+
+
+def test_missing_and_corrupt_checkpoints_raise_checkpoint_error(dataset, tmp_path):
+    config = load_train_config(tiny_config(steps=2, checkpoint_every=0))
+    with pytest.raises(CheckpointError, match="no checkpoint"):
+        Trainer(config, [str(dataset)], tmp_path / "empty", resume=True)
+    out = tmp_path / "run"
+    train(tiny_config(steps=2), dataset, out)
+    ckpt = out / "checkpoints" / "step_000002"
+    (ckpt / "trainer_state.pt").write_bytes(b"not a zip file")
+    with pytest.raises(CheckpointError, match="corrupt trainer state"):
+        Trainer(config, [str(dataset)], out, resume=True)
+    (ckpt / "trainer_state.pt").unlink()
+    with pytest.raises(CheckpointError, match="incomplete checkpoint"):
+        Trainer(config, [str(dataset)], out, resume=True)
+    (ckpt / "model.safetensors").write_bytes(b"\x00" * 10)
+    with pytest.raises(CheckpointError, match="corrupt weights"):
+        Trainer(config, [str(dataset)], tmp_path / "other", init_from=ckpt)
+    (out / "latest").write_text("step_999999\n")
+    with pytest.raises(CheckpointError, match="points at"):
+        Trainer(config, [str(dataset)], out, resume=True)
+    other = load_train_config(tiny_config(steps=2, model={**TINY_MODEL, "bottleneck": {"kind": "rvq", "n_codebooks": 3,
+                                                                                       "codebook_size": 16}}))
+    train(tiny_config(steps=2), dataset, tmp_path / "run2")
+    with pytest.raises(CheckpointError, match="different model config"):
+        Trainer(other, [str(dataset)], tmp_path / "run2", resume=True)
+
+
+def test_nonfinite_steps_are_skipped_then_abort(dataset, tmp_path):
+    out = tmp_path / "run"
+    trainer = Trainer(load_train_config(tiny_config(steps=20, max_nonfinite=3, checkpoint_every=2)), [str(dataset)],
+                      out, progress=False)
+    bad_steps = {2, 5, 6, 7, 8, 9}
+    trainer.loss_hook = lambda step, losses: (
+        {k: v * float("nan") for k, v in losses.items()} if step in bad_steps else losses)
+    before = {}
+
+    def spy(step, losses):
+        if step == 5:
+            before.update({k: v.clone() for k, v in trainer.codec.state_dict().items()})
+        return trainer.loss_hook_inner(step, losses)
+
+    trainer.loss_hook_inner, trainer.loss_hook = trainer.loss_hook, spy
+    with pytest.raises(NonFiniteLossError, match="3 consecutive"):
+        trainer.fit()
+    # step 2 skipped then recovered; 5, 6, 7 skipped -> abort at 7 with weights and codebooks untouched
+    assert trainer.nonfinite_total == 4 and trainer.step == 6
+    after = trainer.codec.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    assert all(torch.isfinite(v).all() for v in after.values() if v.is_floating_point())
+    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert records[-1]["step"] == 6 and records[-1]["nonfinite_steps"] == 3 and records[-1]["skipped"] == 1
+    assert (out / "latest").read_text().strip() == "step_000006"
+    load_tokenizer(str(out / "checkpoints" / "step_000006"))
+
+
+def test_config_loading_and_overrides(tmp_path):
+    codec_yaml = tmp_path / "codec.yaml"
+    codec_yaml.write_text(json.dumps(TINY_MODEL))
+    train_yaml = tmp_path / "train.yaml"
+    train_yaml.write_text("model: codec.yaml\nsteps: 5\n")
+    config = load_train_config(train_yaml, ["model.bottleneck.n_codebooks=3", "optim.lr=1e-4", "schedule.kind=cosine"])
+    assert config.model["bottleneck"]["n_codebooks"] == 3 and config.optim.lr == 1e-4 and config.steps == 5
+    assert config.data.batch_size == 8  # default filled in
+    with pytest.raises(ConfigError, match="unknown key"):
+        load_train_config(train_yaml, ["optim.lrr=1"])
+    with pytest.raises(ConfigError, match="precision"):
+        load_train_config(train_yaml, ["precision=fp16"])
+    with pytest.raises(ConfigError, match="not found"):
+        load_train_config({"model": "nope.yaml"})
+
+
+def test_lr_schedules():
+    from audiolatent.train.config import ScheduleConfig
+
+    cosine = lr_multiplier(ScheduleConfig(kind="cosine", warmup_steps=10, min_lr_ratio=0.1), 110)
+    assert cosine(0) == pytest.approx(0.1) and cosine(9) == pytest.approx(1.0)
+    assert cosine(10) == pytest.approx(1.0) and cosine(110) == pytest.approx(0.1) and cosine(60) == pytest.approx(0.55)
+    assert lr_multiplier(ScheduleConfig(kind="exponential", gamma=0.5), 10)(3) == pytest.approx(0.125)
+    assert lr_multiplier(ScheduleConfig(), 10)(7) == 1.0

@@ -25,7 +25,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from audiolatent.core.config import apply_overrides, from_dict, load_yaml
+from audiolatent.core.config import apply_overrides, from_dict, load_yaml, resolve_config
 from audiolatent.core.errors import ConfigError
 
 __all__ = [
@@ -216,6 +216,9 @@ def _with_defaults(data: dict) -> dict:
 def load_train_config(source: str | os.PathLike | dict, overrides: list[str] | tuple[str, ...] = ()) -> TrainConfig:
     """Read a training config from YAML (or a dict), resolve ``model``, apply overrides, validate.
 
+    ``source`` may also be the name of a packaged recipe (``"speech-rvq-16k"``: see
+    ``packaged_configs("train")``).
+
     Raises:
         ConfigError: unknown keys, wrong types, a missing codec file or a bad override.
     """
@@ -223,6 +226,7 @@ def load_train_config(source: str | os.PathLike | dict, overrides: list[str] | t
     if isinstance(source, dict):
         data = dict(source)
     else:
+        source = resolve_config(source, "train")  # a path, or a packaged recipe name
         data = load_yaml(source)
         base = Path(source).resolve().parent
     data["model"] = _resolve_model(data.get("model", {}), base)

@@ -38,6 +38,7 @@ Definitions
   labelled test frames / test frames (phones never seen in training count as wrong).
   ``majority_baseline`` is the accuracy of always answering the most frequent train phone.
   Reported per stream ("all" codebooks) and per codebook for the first ``max_probe_codebooks``.
+  At most ``max_phone_train_frames`` train frames (a seeded random subset) are used.
 
 Example::
 
@@ -90,12 +91,14 @@ class ProbeBudget:
     n_continuations: int = 6
     phone_steps: int = 300
     max_probe_codebooks: int = 8
+    max_phone_train_frames: int = 20000
 
 
 DEFAULT_BUDGET = ProbeBudget()
 #: the default bench's budget: small enough for a 2-core CPU, identical for every tokenizer
-QUICK_BUDGET = ProbeBudget(steps=120, dim=48, batch_frames=1024, window_frames=96, continuation_seconds=1.5,
-                           n_continuations=3, phone_steps=150, max_probe_codebooks=4)
+QUICK_BUDGET = ProbeBudget(steps=40, dim=32, batch_frames=512, window_frames=64, prompt_seconds=0.25,
+                           continuation_seconds=0.5, n_continuations=2, phone_steps=100, max_probe_codebooks=4,
+                           max_phone_train_frames=3000)
 
 
 def _items(latents: list[Latent], index: int) -> list[torch.Tensor]:
@@ -166,15 +169,13 @@ def logmel_statistics(audios: list[torch.Tensor], sample_rate: int) -> tuple[np.
 
 def frechet_distance(mu1: np.ndarray, cov1: np.ndarray, mu2: np.ndarray, cov2: np.ndarray) -> float:
     """Fréchet distance of two Gaussians ``|mu1 - mu2|^2 + tr(C1 + C2 - 2 sqrt(C1 C2))``."""
-    import scipy.linalg
-
-    diff = np.asarray(mu1) - np.asarray(mu2)
-    covmean, _ = scipy.linalg.sqrtm(cov1 @ cov2, disp=False)
-    if not np.isfinite(covmean).all():  # singular product: regularise, as FID implementations do
-        eps = np.eye(cov1.shape[0]) * 1e-6
-        covmean = scipy.linalg.sqrtm((cov1 + eps) @ (cov2 + eps))
-    covmean = np.real(covmean)
-    value = float(diff @ diff + np.trace(cov1) + np.trace(cov2) - 2 * np.trace(covmean))
+    # tr((C1 C2)^1/2) = sum sqrt(eig(C1^1/2 C2 C1^1/2)): symmetric PSD, so eigh is exact and stable
+    w, v = np.linalg.eigh(np.asarray(cov1, dtype=np.float64))
+    root1 = (v * np.sqrt(np.clip(w, 0, None))) @ v.T
+    inner = np.linalg.eigvalsh(root1 @ np.asarray(cov2, dtype=np.float64) @ root1)
+    trace_sqrt = float(np.sqrt(np.clip(inner, 0, None)).sum())
+    diff = np.asarray(mu1, dtype=np.float64) - np.asarray(mu2, dtype=np.float64)
+    value = float(diff @ diff + np.trace(cov1) + np.trace(cov2) - 2 * trace_sqrt)
     return max(value, 0.0)
 
 
@@ -400,6 +401,9 @@ def _phoneme_row(template: Stream, train_items, test_items, train_latents, test_
         return [p for lat, p in zip(latents, phones) for n in _lengths(lat, template.name) if n > 0]
 
     x_train, y_train = _phone_frames(train_items, aligned(train_latents, phones_train), template.frame_rate)
+    if len(y_train) > budget.max_phone_train_frames:  # a seeded subset keeps the probe's cost fixed
+        keep = torch.randperm(len(y_train), generator=torch.Generator().manual_seed(budget.seed))[: budget.max_phone_train_frames]
+        x_train, y_train = x_train[keep], [y_train[i] for i in keep.tolist()]
     x_test, y_test = _phone_frames(test_items, aligned(test_latents, phones_test), template.frame_rate)
     if not y_train or not y_test:
         return {"all": {"accuracy": None, "reason": "no aligned frames"}}

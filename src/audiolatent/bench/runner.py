@@ -16,7 +16,8 @@ split) and, per tokenizer:
    ``rate.bits_per_second`` is the nominal rate of discrete latents (None for continuous ones,
    whose ``values_per_second`` is reported instead) and ``rate.entropy_bits_per_second`` the
    order-0 entropy-coded rate.
-3. **streaming** — :func:`audiolatent.bench.streaming.measure_streaming`.
+3. **streaming** — :func:`audiolatent.bench.streaming.measure_streaming` (the declared values,
+   marked ``probed: False``, for tokenizers with ``deterministic = False`` such as Codec2).
 4. **modelability** — :func:`audiolatent.bench.modelability.measure_modelability`, probes trained
    on the train split's latents (all corpora pooled) and scored on the test split's, with the
    phoneme probe on the files that carry phone alignments. Skipped for the ``classical``
@@ -62,6 +63,8 @@ DEFAULT_TOKENIZERS = ("mel-16k", "dmel-16k", "codec-16k-default", "opus-6k", "co
 BUILTIN_CORPORA = {"speech_real": True, "speech_aligned": True, "music": False}
 METRIC_RATE = 16000
 #: metrics left out of ``--quick`` runs (minutes of CPU on the built-in corpus), with the reason
+#: ``--quick``: test files per corpus are taken in manifest order until this many seconds
+QUICK_TEST_SECONDS = 12.0
 QUICK_EXCLUDED = {"asr_wer": "skipped by --quick (offline ASR takes minutes on CPU); run without --quick"}
 
 
@@ -69,8 +72,9 @@ def load_bench_data(data=None) -> dict[str, dict]:
     """``{corpus: {"speech": bool, "splits": {split: [ManifestEntry]}}}`` for ``data``.
 
     ``data`` None: the built-in corpus. Otherwise a manifest, folder or file; its entries are
-    split by their ``split`` field (folders: :func:`audiolatent.data.split_of` of the stem), and
-    it is treated as speech (speech-only metrics apply; pass ``metrics`` to restrict).
+    split by their ``split`` field (folders: :func:`audiolatent.data.split_of` of the stem); when
+    none is ``test``, every file is a test file and there is no train split (so no probes). It is
+    treated as speech (speech-only metrics apply; pass ``metrics`` to restrict).
     """
     if data is None:
         sources = {name: (read_entries(builtin_corpus(name)), speech) for name, speech in BUILTIN_CORPORA.items()}
@@ -81,6 +85,8 @@ def load_bench_data(data=None) -> dict[str, dict]:
         splits: dict[str, list] = {}
         for e in entries:
             splits.setdefault(e.split, []).append(e)
+        if "test" not in splits:  # e.g. one file: measure every file, but train no probe on them too
+            splits = {"test": list(entries)}
         out[name] = {"speech": speech, "splits": splits}
     return out
 
@@ -222,7 +228,8 @@ def run_bench(
         metrics: names of distortion metrics to compute (None: all that apply); the axis names
             ``rate``, ``streaming``, ``modelability`` in the list keep those axes (when the list
             names none of them, all three are kept).
-        quick: the small probe budget, short streaming probes, no ASR.
+        quick: the small probe budget, short streaming probes, no ASR, and only the first
+            ``QUICK_TEST_SECONDS`` of test files per corpus (manifest order).
         progress: tqdm bars per stage.
         examples: example clips saved per tokenizer (for the report).
 
@@ -238,6 +245,9 @@ def run_bench(
     corpora = load_bench_data(data)
     budget = QUICK_BUDGET if quick else DEFAULT_BUDGET
     results: dict = {"tokenizers": {}, "data": {}, "run": {}}
+    if quick:
+        for info in corpora.values():
+            info["splits"]["test"] = _first_seconds(info["splits"].get("test", []), QUICK_TEST_SECONDS)
     for corpus, info in corpora.items():
         results["data"][corpus] = {
             "speech": info["speech"],
@@ -264,7 +274,7 @@ def run_bench(
             if progress:
                 tqdm.write(f"{name}: streaming probe")
             kw = dict(seconds=1.0, probe_seconds=0.5, repeats=1, max_chunks=40) if quick else {}
-            row["streaming"] = measure_streaming(tok, **kw)
+            row["streaming"] = measure_streaming(tok, **kw) if getattr(tok, "deterministic", True) else _declared_streaming(tok)
         else:
             row["streaming"] = {"causal": None, "algorithmic_latency_ms": None, "skipped": "not requested"}
         row["modelability"] = _modelability(tok, name, family, corpora, axes, budget, test_latents, test_audio, test_phones,
@@ -277,6 +287,24 @@ def run_bench(
         with atomic_path(out_dir / "results.json") as tmp:
             tmp.write_text(json.dumps(results, indent=2, default=_json_default))
     return results
+
+
+def _declared_streaming(tok) -> dict:
+    """Declared causality and latency of a tokenizer whose round trip is random (cannot be probed)."""
+    return {"declared_causal": bool(tok.causal), "causal": bool(tok.causal), "lookahead_samples": tok.lookahead,
+            "declared_lookahead_samples": tok.lookahead, "algorithmic_latency_ms": tok.algorithmic_latency_ms,
+            "declared_algorithmic_latency_ms": tok.algorithmic_latency_ms, "probed": False,
+            "notes": ["declared, not probed: the round trip is not deterministic (tokenizer.deterministic is False)"]}
+
+
+def _first_seconds(entries: list, seconds: float) -> list:
+    out, total = [], 0.0
+    for e in entries:
+        if total >= seconds:
+            break
+        out.append(e)
+        total += e.duration
+    return out
 
 
 def _json_default(value):

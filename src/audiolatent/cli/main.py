@@ -150,8 +150,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=_cmd_roundtrip)
 
+    from audiolatent.cli.bench import add_bench_parser
     from audiolatent.cli.train import add_train_parser
 
+    add_bench_parser(sub)
     add_train_parser(sub)
     return parser
 

@@ -1,0 +1,64 @@
+"""``audiolatent bench``: place tokenizers on the four axes and write results.json + report.html.
+
+Hooked into ``audiolatent.cli.main.build_parser`` by ``add_bench_parser(sub)``. With no
+``--tokenizer``, runs :data:`audiolatent.bench.runner.DEFAULT_TOKENIZERS`, skipping (with a
+notice on stderr) the ones that are not registered or whose codec library is missing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+__all__ = ["add_bench_parser"]
+
+
+def add_bench_parser(subparsers) -> argparse.ArgumentParser:
+    """Add the ``bench`` sub-command to ``subparsers`` (from ``parser.add_subparsers``)."""
+    p = subparsers.add_parser("bench", help="rate, distortion, modelability and streaming of tokenizers; HTML report")
+    p.add_argument("--tokenizer", "-t", action="append", metavar="NAME_OR_PATH",
+                   help="tokenizer name or checkpoint directory (repeatable; default: mel-16k, dmel-16k, "
+                        "codec-16k-default, opus-6k, codec2-3200)")
+    p.add_argument("--data", default=None, metavar="MANIFEST_OR_FOLDER",
+                   help="manifest (.jsonl), folder or file with train/test splits (default: built-in corpus)")
+    p.add_argument("--out", default="bench_out", metavar="DIR", help="folder for results.json, report.html, examples")
+    p.add_argument("--metrics", nargs="+", default=None, metavar="NAME",
+                   help="distortion metrics to compute (default: all that apply); the names rate, streaming, "
+                        "modelability select those axes")
+    p.add_argument("--quick", action="store_true", help="small probe budget and test subset (minutes on a CPU)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.set_defaults(func=_cmd_bench)
+    return p
+
+
+def _default_tokenizers() -> list[str]:
+    from audiolatent.bench.runner import DEFAULT_TOKENIZERS
+    from audiolatent.core.errors import AudioLatentError
+    from audiolatent.core.registry import list_tokenizers, load_tokenizer
+
+    registered = {e.name for e in list_tokenizers()}
+    chosen = []
+    for name in DEFAULT_TOKENIZERS:
+        if name not in registered:
+            print(f"audiolatent bench: {name} is not registered; skipped", file=sys.stderr)
+            continue
+        try:
+            load_tokenizer(name)
+        except (AudioLatentError, ImportError) as exc:
+            print(f"audiolatent bench: {name} skipped: {exc}", file=sys.stderr)
+            continue
+        chosen.append(name)
+    return chosen
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from audiolatent.bench.report import write_report
+    from audiolatent.bench.runner import format_table, run_bench
+
+    tokenizers = args.tokenizer or _default_tokenizers()
+    results = run_bench(tokenizers, data=args.data, out=args.out, metrics=args.metrics, quick=args.quick,
+                        progress=not args.no_progress)
+    report = write_report(results, args.out)
+    print(format_table(results))
+    print(f"wrote {args.out}/results.json and {report}")
+    return 0

@@ -1,0 +1,153 @@
+"""``audiolatent lm train`` and ``audiolatent generate``: second-stage LMs from the command line.
+
+Hook: ``add_lm_parsers(sub)`` in :func:`audiolatent.cli.main.build_parser`.
+
+* ``audiolatent lm train --tokenizer T --data D --model CONFIG --out DIR [--set k=v] [--resume] [--steps N]``
+  trains a token LM (discrete tokenizers) or a continuous LM (continuous ones) on T's latents
+  of D (encoded once, cached on disk; see :mod:`audiolatent.lm.latent_cache`). Works under
+  ``torchrun --nproc_per_node N -m audiolatent lm train ...``.
+* ``audiolatent generate --lm DIR --prompt AUDIO --seconds S OUT_AUDIO`` loads the LM and the
+  tokenizer it was trained on, encodes the prompt, continues it by ``round(S x frame_rate)``
+  frames (KV-cached sampling), decodes prompt + continuation and writes OUT_AUDIO atomically.
+  The LM is conditioned on the last ``data.window_frames`` frames of the prompt (its training
+  context); the whole prompt is decoded. Output length: the prompt rounded up to whole frames
+  plus ``round(S x frame_rate)`` frames, in samples at the tokenizer's rate.
+
+Exit status: 0 on success (also when training was stopped by SIGTERM/Ctrl-C after a
+checkpoint); 1 with one line on stderr for a user error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+__all__ = ["add_lm_parsers", "run_lm_train", "run_generate"]
+
+
+def run_lm_train(args: argparse.Namespace) -> int:
+    """Build the config and the :class:`~audiolatent.lm.training.LMTrainer` from parsed args and fit."""
+    from audiolatent.lm.config import load_lm_config
+    from audiolatent.lm.training import LMTrainer
+
+    overrides = list(args.set or [])
+    if args.steps is not None:
+        overrides.append(f"steps={args.steps}")
+    config = load_lm_config(args.model, overrides)
+    trainer = LMTrainer(config, args.tokenizer, args.data, args.out, resume=args.resume, device=args.device,
+                        progress=False if args.no_progress else None)
+    try:
+        result = trainer.fit()
+    finally:
+        trainer.close()
+    if trainer.ctx.is_main:
+        state = "stopped" if result["stopped_early"] else "finished"
+        scores = " ".join(f"{k.removeprefix('eval/')}={v:.4g}" for k, v in result["eval"].items())
+        print(f"audiolatent lm train: {state} at step {result['step']}; checkpoint {result['checkpoint']}"
+              + (f"; held-out {scores}" if scores else ""), file=sys.stderr)
+    return 0
+
+
+def run_generate(args: argparse.Namespace) -> int:
+    """Continue a prompt with an LM checkpoint and write prompt + continuation as audio."""
+    import torch
+
+    from audiolatent.core.audio import load_audio, save_audio
+    from audiolatent.core.latent import Latent, Stream
+    from audiolatent.lm.config import LMError
+    from audiolatent.lm.training import check_compatible, load_lm, load_lm_tokenizer
+
+    if args.seconds < 0:
+        raise LMError(f"--seconds must be >= 0, got {args.seconds}")
+    if args.top_p is not None and not 0 < args.top_p <= 1:
+        raise LMError(f"--top-p must be in (0, 1], got {args.top_p}")
+    if args.top_k is not None and args.top_k < 1:
+        raise LMError(f"--top-k must be >= 1, got {args.top_k}")
+    lm = load_lm(args.lm, args.device or "cpu")
+    tokenizer = load_lm_tokenizer(lm.tokenizer, args.device)
+    if lm.tokenizer_config_hash and tokenizer.config_hash != lm.tokenizer_config_hash:
+        raise LMError(f"{lm.directory}: trained on {lm.tokenizer!r} with config {lm.tokenizer_config_hash}, "
+                      f"which now loads with config {tokenizer.config_hash}")
+    audio, _ = load_audio(args.prompt, sample_rate=tokenizer.sample_rate, mono=tokenizer.channels == 1)
+    if audio.shape[-1] < tokenizer.hop_length:
+        raise LMError(f"{args.prompt}: prompt of {audio.shape[-1]} samples is shorter than one frame "
+                      f"({tokenizer.hop_length} samples at {tokenizer.sample_rate} Hz)")
+    generator = torch.Generator().manual_seed(args.seed)
+    torch.manual_seed(args.seed)
+    with torch.inference_mode():
+        latent = tokenizer.encode(audio.to(tokenizer.device))
+        if len(latent.streams) != 1:
+            raise LMError(f"{lm.tokenizer}: multi-stream latents are not supported by generate")
+        stream = latent.streams[0]
+        check_compatible(lm.config.model.kind, stream.is_discrete, lm.tokenizer)
+        prompt = stream.values[:, :, : int(stream.lengths[0])].to(args.device or "cpu")  # [1, K|D, Tp]
+        context = prompt[..., -lm.config.data.window_frames:]
+        n_new = round(args.seconds * stream.frame_rate)
+        if stream.is_discrete:
+            codes = lm.model.generate(context.long(), n_new, temperature=args.temperature, top_k=args.top_k,
+                                      top_p=args.top_p, generator=generator)
+            new = codes[..., context.shape[-1]:]
+        else:
+            if args.top_k is not None or args.top_p is not None:
+                print("audiolatent generate: --top-k/--top-p apply to token LMs only; ignored", file=sys.stderr)
+            mean, std = lm.mean.to(prompt)[None, :, None], lm.std.to(prompt)[None, :, None]
+            z = lm.model.generate((context.float() - mean) / std, n_new, generator=generator)
+            new = z[..., context.shape[-1]:] * std + mean
+        values = torch.cat([prompt.to(new.dtype), new], dim=-1)
+        n_frames = values.shape[-1]
+        full = Latent([Stream(values, stream.frame_rate, stream.codebook_sizes, stream.name)], tokenizer.sample_rate,
+                      tokenizer.name, tokenizer.config_hash,
+                      torch.tensor([n_frames * tokenizer.hop_length]))
+        out = tokenizer.decode(full)[0].float().cpu()
+    save_audio(args.output, out, tokenizer.sample_rate)
+    seconds = out.shape[-1] / tokenizer.sample_rate
+    print(f"{args.output}: {seconds:.2f} s at {tokenizer.sample_rate} Hz ({prompt.shape[-1]} prompt + {n_new} generated "
+          f"frames at {stream.frame_rate:g} frames/s)", file=sys.stderr)
+    return 0
+
+
+def add_lm_parsers(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``lm`` (with ``lm train``) and ``generate`` to ``subparsers`` (from ``parser.add_subparsers``)."""
+    from audiolatent.core.config import packaged_configs
+
+    lm = subparsers.add_parser("lm", help="second-stage language models over latents (lm train)",
+                               description="Train second-stage LMs on a tokenizer's latents.")
+    lm_sub = lm.add_subparsers(dest="lm_command", metavar="LM_COMMAND", required=True)
+    p = lm_sub.add_parser(
+        "train", help="train a token or continuous LM on a tokenizer's latents",
+        description="Encode DATA with TOKENIZER (cached on disk) and train an LM on the latents. Writes "
+        "OUT/checkpoints/step_*/ (lm_config.yaml, model.safetensors, trainer_state.pt), OUT/latest, "
+        "OUT/metrics.jsonl (held-out bits/s or NLL/s as split=test), OUT/run.json. SIGTERM or Ctrl-C writes a "
+        "checkpoint and exits 0. Multi-GPU: torchrun --nproc_per_node N -m audiolatent lm train ...",
+    )
+    p.add_argument("--tokenizer", "-t", required=True, help="registered tokenizer name or checkpoint directory")
+    p.add_argument("--data", action="append", required=True, metavar="MANIFEST_OR_FOLDER",
+                   help="manifest (.jsonl), folder or audio file; repeat to pool several")
+    p.add_argument("--model", required=True, metavar="CONFIG",
+                   help=f"LM config YAML or packaged name ({', '.join(packaged_configs('lm'))})")
+    p.add_argument("--out", required=True, help="run folder (created if missing)")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="override a config value, e.g. --set model.dim=128 --set data.cache_dir=/tmp/cache")
+    p.add_argument("--resume", action="store_true", help="continue exactly from OUT's latest checkpoint")
+    p.add_argument("--steps", type=int, default=None, help="total optimiser steps (overrides the config)")
+    p.add_argument("--device", default=None, help="torch device (default: cuda:LOCAL_RANK if available, else cpu)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show full tracebacks on errors")
+    p.set_defaults(func=run_lm_train)
+
+    p = subparsers.add_parser(
+        "generate", help="continue an audio prompt with a trained LM",
+        description="Encode PROMPT with the LM's tokenizer, continue it for SECONDS with the LM, decode "
+        "prompt + continuation and write OUT_AUDIO (format from the extension).",
+    )
+    p.add_argument("--lm", required=True, help="LM run folder or checkpoint directory (from `audiolatent lm train`)")
+    p.add_argument("--prompt", required=True, help="audio file to continue")
+    p.add_argument("--seconds", type=float, required=True, help="seconds of audio to generate after the prompt")
+    p.add_argument("--temperature", type=float, default=1.0, help="sampling temperature of token LMs (default 1; 0: greedy)")
+    p.add_argument("--top-k", type=int, default=None, help="sample among the k most likely codes (token LMs)")
+    p.add_argument("--top-p", type=float, default=None, help="nucleus sampling mass (token LMs)")
+    p.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
+    p.add_argument("--device", default=None, help="torch device (default: cpu)")
+    p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show full tracebacks on errors")
+    p.add_argument("output", metavar="OUT_AUDIO", help="audio file to write (wav, flac, ...)")
+    p.set_defaults(func=run_generate)

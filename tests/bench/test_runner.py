@@ -1,0 +1,88 @@
+"""run_bench end to end on two tiny files, with the toy tokenizer and mel-16k."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import soundfile as sf
+import torch
+
+from audiolatent.bench.runner import format_table, run_bench
+from audiolatent.data import write_manifest
+from audiolatent.data.manifest import ManifestEntry
+from tests.core.toy import ToyConfig, ToyTokenizer
+
+
+def _speechy(seconds: float, f0: float, seed: int) -> torch.Tensor:
+    """A harmonic tone with a vibrato and some noise: enough voiced frames for PESQ/STOI/F0."""
+    t = torch.arange(int(16000 * seconds)) / 16000
+    phase = 2 * math.pi * torch.cumsum(f0 + 15 * torch.sin(2 * math.pi * 4 * t), 0) / 16000
+    gen = torch.Generator().manual_seed(seed)
+    envelope = 0.5 + 0.5 * torch.sin(2 * math.pi * 2 * t).abs()
+    return envelope * sum(0.2 / k * torch.sin(k * phase) for k in range(1, 6)) + 0.005 * torch.randn(t.shape, generator=gen)
+
+
+@pytest.fixture(scope="module")
+def bench(tmp_path_factory):
+    root = tmp_path_factory.mktemp("bench")
+    entries = []
+    for name, split, f0 in (("tiny_train", "train", 140.0), ("tiny_test", "test", 180.0)):
+        path = root / f"{name}.wav"
+        sf.write(str(path), _speechy(1.5, f0, len(entries)).numpy(), 16000)
+        entries.append(ManifestEntry(path, 1.5, 16000, split, name, text="hello",
+                                     phones=[("pau", 0.0, 0.5), ("ah", 0.5, 1.0), ("pau", 1.0, 1.5)]))
+    manifest = write_manifest(entries, root / "manifest.jsonl")
+    toy = ToyTokenizer(ToyConfig(hop_length=160, levels=64)).save(root / "toy")
+    out = root / "out"
+    results = run_bench([str(toy), "mel-16k"], data=manifest, out=out, metrics=None, quick=True, progress=False)
+    return results, out, str(toy)
+
+
+def test_results_json_has_the_required_keys(bench):
+    results, out, toy = bench
+    on_disk = json.loads((out / "results.json").read_text())
+    assert set(on_disk) == {"tokenizers", "data", "run"}
+    assert set(on_disk["tokenizers"]) == {toy, "mel-16k"}
+    for name, row in on_disk["tokenizers"].items():
+        assert {"rate", "distortion", "streaming", "modelability", "config", "config_hash"} <= set(row)
+        assert "bits_per_second" in row["rate"]
+        for key in ("pesq_wb", "stoi", "mel_distance"):
+            assert key in row["distortion"]
+        assert {"causal", "algorithmic_latency_ms"} <= set(row["streaming"])
+        assert "probe_bits_per_second" in row["modelability"]
+    assert on_disk["data"]["manifest"]["splits"]["test"]["files"] == 1
+    assert "environment" in on_disk["run"] and on_disk["run"]["seconds"] > 0
+
+
+def test_values_are_sensible(bench):
+    results, out, toy = bench
+    toy_row, mel_row = results["tokenizers"][toy], results["tokenizers"]["mel-16k"]
+    assert toy_row["rate"]["bits_per_second"] == pytest.approx(100 * 6)  # 100 frames/s x log2(64)
+    assert toy_row["modelability"]["probe_bits_per_second"] > 0
+    assert toy_row["streaming"]["causal"] is True
+    assert mel_row["rate"]["bits_per_second"] is None  # continuous
+    assert mel_row["modelability"]["r2"] is not None
+    assert 1.0 <= mel_row["distortion"]["pesq_wb"] <= 4.64
+    assert mel_row["distortion"]["mel_distance"] < toy_row["distortion"]["mel_distance"] + 5
+    assert "asr_wer" in mel_row["distortion"]["skipped"]  # --quick leaves ASR out, and says so
+    assert "dnsmos" in mel_row["distortion"]["skipped"] or mel_row["distortion"].get("dnsmos") is not None
+    assert mel_row["modelability"]["phoneme_accuracy"] is not None
+    assert (out / mel_row["examples"][0]["reconstruction"]).is_file()
+    assert "mel-16k" in format_table(results)
+
+
+def test_classical_tokenizers_skip_modelability(tmp_path):
+    from audiolatent.tokenizers.classical import opus_available
+
+    if not opus_available():
+        pytest.skip("pip install av")
+    path = tmp_path / "a.wav"
+    sf.write(str(path), _speechy(1.0, 150.0, 0).numpy(), 16000)
+    results = run_bench(["opus-6k"], data=path, metrics=["mel_distance", "rate", "modelability"], quick=True, progress=False)
+    row = results["tokenizers"]["opus-6k"]
+    assert row["family"] == "classical"
+    assert row["modelability"]["skipped"].startswith("classical codec")
+    assert row["streaming"]["skipped"] == "not requested"
+    assert row["distortion"]["pesq_wb"] is None

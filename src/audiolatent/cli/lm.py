@@ -26,9 +26,9 @@ __all__ = ["add_lm_parsers", "run_lm_train", "run_generate"]
 
 
 def run_lm_train(args: argparse.Namespace) -> int:
-    """Build the config and the :class:`~audiolatent.lm.training.LMTrainer` from parsed args and fit."""
-    from audiolatent.lm.config import load_lm_config
-    from audiolatent.lm.training import LMTrainer
+    """Build the config and the :class:`~audiolatent.train.lm_trainer.LMTrainer` from parsed args and fit."""
+    from audiolatent.train.lm_config import load_lm_config
+    from audiolatent.train.lm_trainer import LMTrainer
 
     overrides = list(args.set or [])
     if args.steps is not None:
@@ -54,8 +54,8 @@ def run_generate(args: argparse.Namespace) -> int:
 
     from audiolatent.core.audio import load_audio, save_audio
     from audiolatent.core.latent import Latent, Stream
-    from audiolatent.lm.config import LMError
-    from audiolatent.lm.training import check_compatible, load_lm, load_lm_tokenizer
+    from audiolatent.lm.errors import LMError
+    from audiolatent.train.lm_trainer import check_compatible, load_lm, load_lm_tokenizer
 
     if args.seconds < 0:
         raise LMError(f"--seconds must be >= 0, got {args.seconds}")
@@ -101,8 +101,8 @@ def run_generate(args: argparse.Namespace) -> int:
         out = tokenizer.decode(full)[0].float().cpu()
     save_audio(args.output, out, tokenizer.sample_rate)
     seconds = out.shape[-1] / tokenizer.sample_rate
-    print(f"{args.output}: {seconds:.2f} s at {tokenizer.sample_rate} Hz ({prompt.shape[-1]} prompt + {n_new} generated "
-          f"frames at {stream.frame_rate:g} frames/s)", file=sys.stderr)
+    print(f"{args.output}: {seconds:.2f} s at {tokenizer.sample_rate} Hz ({prompt.shape[-1]} prompt + {n_new} "
+          f"generated frames at {stream.frame_rate:g} frames/s)", file=sys.stderr)
     return 0
 
 
@@ -143,7 +143,8 @@ def add_lm_parsers(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--lm", required=True, help="LM run folder or checkpoint directory (from `audiolatent lm train`)")
     p.add_argument("--prompt", required=True, help="audio file to continue")
     p.add_argument("--seconds", type=float, required=True, help="seconds of audio to generate after the prompt")
-    p.add_argument("--temperature", type=float, default=1.0, help="sampling temperature of token LMs (default 1; 0: greedy)")
+    p.add_argument("--temperature", type=float, default=1.0,
+                   help="sampling temperature of token LMs (default 1; 0: greedy)")
     p.add_argument("--top-k", type=int, default=None, help="sample among the k most likely codes (token LMs)")
     p.add_argument("--top-p", type=float, default=None, help="nucleus sampling mass (token LMs)")
     p.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")

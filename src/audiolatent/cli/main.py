@@ -1,4 +1,4 @@
-"""``audiolatent <command>``: list, info, encode, decode, roundtrip.
+"""``audiolatent <command>``: list, info, encode, decode, roundtrip, bench, train, lm train, generate.
 
 Errors a user can cause (bad file, unknown tokenizer, corrupt latent...) print one line on
 stderr and exit with status 1; ``--debug`` shows the traceback instead. Usage errors exit 2.
@@ -151,10 +151,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_roundtrip)
 
     from audiolatent.cli.bench import add_bench_parser
+    from audiolatent.cli.lm import add_lm_parsers
     from audiolatent.cli.train import add_train_parser
 
     add_bench_parser(sub)
     add_train_parser(sub)
+    add_lm_parsers(sub)  # `lm train` and `generate`
     return parser
 
 

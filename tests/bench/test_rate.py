@@ -75,3 +75,10 @@ def test_mismatched_latents_are_rejected():
     with pytest.raises(ValueError, match="disagree"):
         rate_metrics([a, b])
     assert not math.isnan(rate_metrics([a])["entropy_bits_per_second"])
+
+
+def test_purely_continuous_latent_has_no_bits():
+    latent = Latent([Stream(torch.randn(1, 16, 30), 50.0, None, "mel")], 16000)
+    result = rate_metrics([latent])
+    assert result["nominal_bits_per_second"] is None and result["entropy_bits_per_second"] is None
+    assert result["values_per_second"] == 800.0

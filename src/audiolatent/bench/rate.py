@@ -106,9 +106,10 @@ def rate_metrics(latents: list[Latent]) -> dict:
     discrete = [s for s in streams.values() if s["kind"] == "discrete"]
     return {
         "streams": streams,
-        "tokens_per_second": sum(s["tokens_per_second"] for s in discrete),
-        "nominal_bits_per_second": sum(s["nominal_bits_per_second"] for s in discrete),
-        "entropy_bits_per_second": sum(s["entropy_bits_per_second"] for s in discrete),
+        # bits are undefined for a purely continuous latent: None, not 0
+        "tokens_per_second": sum(s["tokens_per_second"] for s in discrete) if discrete else None,
+        "nominal_bits_per_second": sum(s["nominal_bits_per_second"] for s in discrete) if discrete else None,
+        "entropy_bits_per_second": sum(s["entropy_bits_per_second"] for s in discrete) if discrete else None,
         "values_per_second": sum(s["frame_rate"] * (s.get("dims") or s.get("codebooks")) for s in streams.values()),
     }
 

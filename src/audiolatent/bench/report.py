@@ -46,6 +46,7 @@ def _rate_distortion_png(results: dict) -> str:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     toks = results["tokenizers"]
     metrics = [m for m in RD_METRICS if any(t["distortion"].get(m) is not None for t in toks.values())]
@@ -61,6 +62,7 @@ def _rate_distortion_png(results: dict) -> str:
                 ax.scatter([bps], [value], s=36)
                 ax.annotate(name, (bps, value), fontsize=7, xytext=(3, 3), textcoords="offset points")
         ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())  # minor labels overlap the major ones
         ax.set_xlabel("nominal bits/s (log)")
         ax.set_title(metric, fontsize=10)
         ax.grid(alpha=0.3)

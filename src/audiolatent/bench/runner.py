@@ -62,6 +62,8 @@ DEFAULT_TOKENIZERS = ("mel-16k", "dmel-16k", "codec-16k-default", "opus-6k", "co
 #: built-in corpora and whether they are speech
 BUILTIN_CORPORA = {"speech_real": True, "speech_aligned": True, "music": False}
 METRIC_RATE = 16000
+#: the report plays one clip per corpus, at least this long
+EXAMPLE_MIN_SECONDS = 1.5
 #: metrics left out of ``--quick`` runs (minutes of CPU on the built-in corpus), with the reason
 #: ``--quick``: test files per corpus are taken in manifest order until this many seconds
 QUICK_TEST_SECONDS = 12.0
@@ -181,7 +183,9 @@ def _distortion(tok, name, corpora, requested, quick, progress, out_dir, n_examp
                 sums[m.name].append(value)
                 values.setdefault(m.name, []).append(value)
             timing["metrics"] += time.perf_counter() - t2
-            if out_dir is not None and len(examples) < n_examples:
+            # one clip per corpus, long enough to listen to
+            corpus_has_example = any(e["corpus"] == corpus for e in examples)
+            if out_dir is not None and len(examples) < n_examples and not corpus_has_example and entry.duration >= EXAMPLE_MIN_SECONDS:
                 folder = Path(out_dir) / "examples" / _safe(name)
                 stem = _safe(entry.id)
                 save_audio(folder / f"{stem}.orig.wav", audio[0], tok.sample_rate)
@@ -217,7 +221,7 @@ def run_bench(
     metrics=None,
     quick: bool = False,
     progress: bool = True,
-    examples: int = 2,
+    examples: int = 3,
 ) -> dict:
     """Place each tokenizer on the four axes; see the module docstring for what is measured.
 

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
@@ -15,6 +13,7 @@ import pytest
 import torch
 
 from tests.train.test_trainer import TINY_MODEL, tiny_config, write_dataset
+from tests.train.torchrun import run_torchrun
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -49,9 +48,7 @@ def test_two_process_gloo_replicas_stay_identical(tmp_path):
     out = tmp_path / "run"
     env = {**os.environ, "PYTHONPATH": str(REPO / "src") + os.pathsep + os.environ.get("PYTHONPATH", ""),
            "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-           str(script), json.dumps(config), str(data), str(out)]
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
+    proc = run_torchrun([str(script), json.dumps(config), str(data), str(out)], env, timeout=240)
     assert proc.returncode == 0, proc.stderr[-3000:]
     ranks = [torch.load(out / f"rank{r}.pt", weights_only=True) for r in (0, 1)]
     assert ranks[0]["world"] == ranks[1]["world"] == 2 and ranks[0]["step"] == ranks[1]["step"] == 6

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
@@ -17,9 +15,10 @@ import torch
 
 from audiolatent.core.errors import CheckpointError, ConfigError
 from audiolatent.lm.errors import LMError
-from audiolatent.train.lm_config import load_lm_config
 from audiolatent.lm.latent_cache import encode_corpus
+from audiolatent.train.lm_config import load_lm_config
 from audiolatent.train.lm_trainer import LMTrainer, load_lm
+from tests.train.torchrun import run_torchrun
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -156,9 +155,7 @@ def test_two_process_gloo_replicas_stay_identical(corpus, tmp_path):
     out.mkdir()
     env = {**os.environ, "OMP_NUM_THREADS": "1",
            "PYTHONPATH": str(REPO / "src") + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-           str(script), json.dumps(overrides), str(corpus), str(out)]
-    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+    done = run_torchrun([str(script), json.dumps(overrides), str(corpus), str(out)], env, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     r0, r1 = torch.load(out / "rank0.pt"), torch.load(out / "rank1.pt")
     assert r0["step"] == r1["step"] == 3

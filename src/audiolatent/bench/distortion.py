@@ -109,7 +109,7 @@ def si_snr(reference: torch.Tensor, estimate: torch.Tensor, eps: float = 1e-8) -
 
 
 def _log_mel(x: torch.Tensor, sample_rate: int, n_fft: int, n_mels: int) -> torch.Tensor:
-    from audiolatent.tokenizers.mel import mel_filterbank
+    from audiolatent.nn.melscale import mel_filterbank
 
     window = torch.hann_window(n_fft, device=x.device)
     spec = torch.stft(x, n_fft, n_fft // 4, window=window, center=True, pad_mode="constant", return_complex=True).abs()

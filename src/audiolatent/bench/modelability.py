@@ -147,7 +147,7 @@ def adjacent_smoothness(items: list[torch.Tensor]) -> dict:
 def logmel_frames(audio: torch.Tensor, sample_rate: int) -> torch.Tensor:
     """Log-mel frames ``[frames, 64]`` of mono audio ``[..., N]`` (resampled to 16 kHz)."""
     from audiolatent.core.audio import resample
-    from audiolatent.tokenizers.mel import mel_filterbank
+    from audiolatent.nn.melscale import mel_filterbank
 
     x = audio.float().reshape(-1, audio.shape[-1]).mean(0)
     if sample_rate != FRECHET_SAMPLE_RATE:

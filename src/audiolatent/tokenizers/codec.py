@@ -1,15 +1,26 @@
-"""Neural codec: SEANet encoder -> bottleneck -> SEANet decoder, as one streaming Tokenizer.
+"""Neural codec: encoder -> bottleneck -> decoder, as one streaming Tokenizer.
 
 The layout shared by SoundStream (Zeghidour et al. 2021), EnCodec (Défossez et al. 2022), DAC
 (Kumar et al. 2023), Mimi (Défossez et al. 2024), SNAC (Siuzdak et al. 2024) and the VAE of
 Stable Audio (Evans et al. 2024): the three parts are swap points chosen by the config.
 
-* encoder: :class:`~audiolatent.nn.seanet.SEANetEncoder` ``[B, C, N] -> z [B, D, T]``,
-  ``T = N / encoder_hop`` (``encoder_hop = prod(ratios) * extra_stride`` samples);
+* encoder ``[B, C, N] -> z [B, D, T]``, ``T = N / encoder_hop``, chosen by ``encoder.kind`` from
+  :data:`ENCODERS`: ``seanet`` (default; :class:`~audiolatent.nn.seanet.SEANetEncoder`,
+  ``encoder_hop = prod(ratios) * extra_stride`` samples) or ``stft-convnext``
+  (:class:`~audiolatent.nn.convnext.STFTConvNeXtEncoder`: causal STFT features + ConvNeXt at frame
+  rate);
 * bottleneck: any :mod:`audiolatent.quantize` bottleneck, ``z -> z_q [B, D, T]`` plus one latent
   stream per :class:`~audiolatent.quantize.base.StreamSpec` (RVQ codes ``[B, K, T]``, FSQ,
   VAE means ``[B, D', T]``, multi-scale codes ``[B, 1, T / stride_i]``, ...);
-* decoder: :class:`~audiolatent.nn.seanet.SEANetDecoder` ``z_q -> [B, C, T * encoder_hop]``.
+* decoder ``z_q -> [B, C, T * encoder_hop]``, chosen by ``decoder.kind`` from :data:`DECODERS`:
+  ``seanet`` (:class:`~audiolatent.nn.seanet.SEANetDecoder`) or ``vocos``
+  (:class:`~audiolatent.nn.convnext.VocosDecoder`: ConvNeXt at frame rate + causal ISTFT head).
+
+Config rule for the decoder (:func:`decoder_kwargs`): its ``kind`` defaults to the encoder's. Of
+the same kind, the decoder takes the encoder's arguments updated by the ``decoder`` section (a
+SEANet decoder mirrors its encoder). Of another kind, it takes the ``decoder`` section alone, and
+``dimension`` and ``hop_length`` default to the built encoder's. Every part receives
+``channels`` (and ``sample_rate`` when its constructor takes it) from the top level.
 
 Framing. ``hop_length = encoder_hop * bottleneck.temporal_stride`` samples: the smallest unit
 the codec encodes. For every bottleneck but the multi-scale RVQ this is the encoder hop; with
@@ -19,7 +30,7 @@ spec.stride)`` frames/s, so ``frame_rate`` (= sample_rate / hop_length) is the r
 coarsest stream. Offline ``encode`` right-pads to a whole ``hop_length`` and ``decode`` trims
 back (the Tokenizer framing rule); streaming chunks must be multiples of ``hop_length``.
 
-Latency. ``causal`` is true when both SEANets are causal (every bottleneck is per frame,
+Latency. ``causal`` is true when encoder and decoder are causal (every bottleneck is per frame,
 ``msrvq`` per block of ``hop_length`` samples, which the hop already accounts for).
 ``lookahead = encoder.lookahead + decoder.lookahead`` samples, computed exactly from the layers
 (:mod:`audiolatent.nn.latency`) and checked by probing in the tests; algorithmic latency is
@@ -35,7 +46,9 @@ from a YAML path or dict with command-line style overrides.
 
 from __future__ import annotations
 
+import inspect
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,10 +61,49 @@ from audiolatent.core.latent import Latent, Stream
 from audiolatent.core.registry import register_kind
 from audiolatent.core.tokenizer import Tokenizer
 from audiolatent.nn.conv import remove_weight_norm
+from audiolatent.nn.convnext import STFTConvNeXtEncoder, VocosDecoder
 from audiolatent.nn.seanet import SEANetDecoder, SEANetEncoder
 from audiolatent.quantize import build_bottleneck
 
-__all__ = ["CodecConfig", "NeuralCodec", "build_codec", "decoder_kwargs"]
+__all__ = [
+    "CodecConfig", "NeuralCodec", "build_codec", "decoder_kwargs", "ENCODERS", "DECODERS",
+    "register_encoder", "register_decoder",
+]
+
+#: codec encoders by ``kind``: classes taking ``channels`` (+ ``sample_rate`` if they accept it) and
+#: exposing ``hop_length``, ``dimension``, ``lookahead`` (input samples), ``causal``
+ENCODERS: dict[str, type[torch.nn.Module]] = {}
+#: codec decoders by ``kind``: the same, with ``lookahead`` in output samples
+DECODERS: dict[str, type[torch.nn.Module]] = {}
+DEFAULT_KIND = "seanet"
+
+
+def _registrar(table: dict[str, type], kind: str) -> Callable[[type], type]:
+    def register(cls: type) -> type:
+        existing = table.get(kind)
+        if existing is not None and existing is not cls:
+            raise TypeError(f"codec part kind {kind!r} is already registered by {existing.__qualname__}")
+        table[kind] = cls
+        return cls
+
+    return register
+
+
+def register_encoder(kind: str) -> Callable[[type], type]:
+    """Decorator/function: make an encoder class selectable as ``encoder: {kind: <kind>}``."""
+    return _registrar(ENCODERS, kind)
+
+
+def register_decoder(kind: str) -> Callable[[type], type]:
+    """Decorator/function: make a decoder class selectable as ``decoder: {kind: <kind>}``."""
+    return _registrar(DECODERS, kind)
+
+
+register_encoder("seanet")(SEANetEncoder)
+register_encoder("stft-convnext")(STFTConvNeXtEncoder)
+register_decoder("seanet")(SEANetDecoder)
+register_decoder("vocos")(VocosDecoder)
+
 
 def _default_bottleneck() -> dict:
     return {"kind": "rvq", "n_codebooks": 8, "codebook_size": 1024}
@@ -63,12 +115,14 @@ class CodecConfig:
 
     Attributes:
         sample_rate: Hz.
-        channels: audio channels (passed to both SEANets; do not repeat it inside them).
-        encoder: :class:`~audiolatent.nn.seanet.SEANetEncoder` keyword arguments
-            (``dimension``, ``n_filters``, ``ratios``, ``causal``, ``sequence_model``, ...).
-        decoder: :class:`~audiolatent.nn.seanet.SEANetDecoder` keyword arguments *overriding*
-            the mirrored encoder arguments (e.g. only ``{n_filters: 96, final_activation: tanh}``
-            for DAC's wider decoder); empty = the exact mirror of the encoder.
+        channels: audio channels (passed to encoder and decoder; do not repeat it inside them).
+        encoder: optional ``kind`` (:data:`ENCODERS`, default ``seanet``) plus that class's
+            keyword arguments (SEANet: ``dimension``, ``n_filters``, ``ratios``, ``causal``,
+            ``sequence_model``, ...).
+        decoder: optional ``kind`` (:data:`DECODERS`, default: the encoder's) plus keyword
+            arguments; of the encoder's kind they *override* the mirrored encoder arguments
+            (e.g. only ``{n_filters: 96, final_activation: tanh}`` for DAC's wider decoder;
+            empty = the exact mirror of the encoder), see :func:`decoder_kwargs`.
         bottleneck: :func:`audiolatent.quantize.build_bottleneck` config (``kind`` + arguments);
             its ``dim`` defaults to the encoder's ``dimension``.
         description: free text (what the config imitates, its reference numbers).
@@ -82,11 +136,33 @@ class CodecConfig:
     description: str = ""
 
 
+def _kinds(config: CodecConfig) -> tuple[str, str]:
+    encoder_kind = config.encoder.get("kind", DEFAULT_KIND)
+    return encoder_kind, config.decoder.get("kind", encoder_kind)
+
+
 def decoder_kwargs(config: CodecConfig) -> dict:
-    """The decoder's arguments: the encoder's, updated by ``config.decoder``."""
-    kwargs = dict(config.encoder)
+    """The decoder's arguments (without ``kind``): the encoder's updated by ``config.decoder``
+    when both are of the same kind, else ``config.decoder`` alone."""
+    encoder_kind, decoder_kind = _kinds(config)
+    kwargs = dict(config.encoder) if encoder_kind == decoder_kind else {}
     kwargs.update(config.decoder)
+    kwargs.pop("kind", None)
     return kwargs
+
+
+def _build_part(table: dict[str, type], kind: str, name: str, kwargs: dict, defaults: dict) -> torch.nn.Module:
+    cls = table.get(kind)
+    if cls is None:
+        raise ConfigError(f"codec.{name}: unknown kind {kind!r}; known: {', '.join(sorted(table))}")
+    accepted = inspect.signature(cls.__init__).parameters
+    for key, value in defaults.items():
+        if key in accepted and key not in kwargs:
+            kwargs[key] = value
+    try:
+        return cls(**kwargs)
+    except TypeError as exc:
+        raise ConfigError(f"codec.{name} ({kind}): {exc}") from None
 
 
 def _check_section(section: dict, name: str) -> None:
@@ -114,11 +190,12 @@ class NeuralCodec(Tokenizer):
         super().__init__(config)
         _check_section(config.encoder, "encoder")
         _check_section(config.decoder, "decoder")
-        try:
-            self.encoder = SEANetEncoder(channels=config.channels, **config.encoder)
-            self.decoder = SEANetDecoder(channels=config.channels, **decoder_kwargs(config))
-        except TypeError as exc:
-            raise ConfigError(f"codec encoder/decoder: {exc}") from None
+        encoder_kind, decoder_kind = _kinds(config)
+        encoder_args = {k: v for k, v in config.encoder.items() if k != "kind"}
+        shared = {"channels": config.channels, "sample_rate": config.sample_rate}
+        self.encoder = _build_part(ENCODERS, encoder_kind, "encoder", encoder_args, shared)
+        from_encoder = {"dimension": self.encoder.dimension, "hop_length": self.encoder.hop_length}
+        self.decoder = _build_part(DECODERS, decoder_kind, "decoder", decoder_kwargs(config), {**shared, **from_encoder})
         if self.encoder.hop_length != self.decoder.hop_length or self.encoder.dimension != self.decoder.dimension:
             raise ConfigError(
                 f"codec: encoder (hop {self.encoder.hop_length}, dimension {self.encoder.dimension}) and decoder "

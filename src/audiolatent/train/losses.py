@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from audiolatent.tokenizers.mel import mel_filterbank
+from audiolatent.nn.melscale import mel_filterbank
 
 __all__ = [
     "stft", "MultiResolutionMelLoss", "MultiResolutionSTFTLoss", "time_l1", "feature_matching_loss",

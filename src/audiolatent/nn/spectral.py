@@ -1,0 +1,243 @@
+"""Causal short-time Fourier analysis and a Vocos-style causal ISTFT synthesis head, both streaming.
+
+Both modules use the framing of :mod:`audiolatent.nn.conv`, so they stack with causal convs and
+compose through :mod:`audiolatent.nn.latency`.
+
+Analysis (:class:`StreamingSTFT`)
+---------------------------------
+Frame ``t`` covers the input samples ``[(t + 1) * hop - n_fft, (t + 1) * hop)`` (zeros before
+sample 0): it ends with the last sample of its hop window and reads nothing after it, exactly like
+a causal :class:`~audiolatent.nn.conv.StreamingConv1d` with kernel ``n_fft`` and stride ``hop``.
+``N`` samples give ``ceil(N / hop)`` frames (a partial last hop window is zero-padded, offline
+only). Output ``[B, C * F, T]``: log magnitudes (``F = n_fft // 2 + 1``) or log-mel magnitudes
+(``F = n_mels``, fixed filterbank of :func:`audiolatent.nn.melscale.mel_filterbank`), natural
+log of ``max(magnitude, eps)``. Streaming state: the last ``n_fft - hop`` input samples.
+Lookahead 0.
+
+Synthesis (:class:`StreamingISTFTHead`)
+---------------------------------------
+The head of Vocos (Siuzdak 2023, "Vocos: Closing the gap between time-domain and Fourier-based
+neural vocoders"): a pointwise conv predicts, per frame, a log magnitude ``m`` and a phase ``p``
+per FFT bin; ``S = exp(min(m, log 100)) * (cos p + i sin p)`` is inverted with ``irfft`` to
+``n_fft`` samples, multiplied by a synthesis window and overlap-added. Unlike Vocos (centred,
+non-causal frames) the overlap-add is *causal*, like a causal transposed conv: frame ``t`` is
+placed at output samples ``[t * hop, t * hop + n_fft)``, ``T`` frames give ``T * hop`` samples and
+the last ``n_fft - hop`` samples of the overlap-add are carried to the next call in streaming.
+Output sample ``n`` depends on frames ``<= n // hop`` only: lookahead 0.
+
+Optional window-sum normalisation divides sample ``n`` by the *steady-state* envelope
+``env[n mod hop] = sum_m w[n mod hop + m * hop] ** 2`` (the classic ISTFT normaliser): it depends
+on ``n mod hop`` only, so streaming and offline agree, and the first ``n_fft - hop`` samples
+(fewer overlapping frames) are simply quieter, as in a causal transposed conv.
+
+Latency, honestly: a causal codec with this head has algorithmic latency ``hop`` (the encoder
+needs a whole hop window), but frame ``t`` reaches only ``[t * hop, (t + 1) * hop)`` with the
+*start* of its window. With the symmetric ``hann`` window of Vocos most of the weight of sample
+``n`` comes from frames ``n // hop - 1`` and older: the network must extrapolate up to
+``n_fft / 2`` samples past what its encoder frame has seen. The ``asymmetric`` window (rise over
+``hop`` samples, fall over the remaining ``n_fft - hop``; the low-delay window idea of
+AAC-LD / Opus CELT) puts the peak of frame ``t`` at the end of its own hop window.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from audiolatent.core.errors import StreamingError
+from audiolatent.core.streaming import StreamingModule
+from audiolatent.nn.melscale import mel_filterbank
+
+__all__ = ["WINDOWS", "causal_window", "StreamingSTFT", "StreamingISTFTHead"]
+
+WINDOWS = ("hann", "asymmetric")
+_MAX_LOG_MAGNITUDE = math.log(100.0)  # Vocos clips exp(m) at 1e2
+
+
+def causal_window(kind: str, n_fft: int, hop_length: int, *, synthesis: bool) -> torch.Tensor:
+    """Window ``[n_fft]`` (float32).
+
+    ``hann``: periodic Hann (symmetric in time). ``asymmetric``: a half-Hann rise over ``hop``
+    samples and a half-Hann fall over ``n_fft - hop`` samples for synthesis (peak at sample
+    ``hop``), time-reversed for analysis (peak ``hop`` samples before the frame end), so that in
+    both directions the newest hop window carries the most weight.
+    """
+    if kind not in WINDOWS:
+        raise ValueError(f"unknown window {kind!r}; known: {WINDOWS}")
+    if kind == "hann":
+        return torch.hann_window(n_fft)
+    fall = n_fft - hop_length
+    rise = torch.sin(0.5 * math.pi * torch.arange(1, hop_length + 1) / hop_length).square()
+    down = torch.cos(0.5 * math.pi * torch.arange(1, fall + 1) / (fall + 1)).square()
+    window = torch.cat([rise, down]).float()
+    return window.flip(0) if not synthesis else window
+
+
+@dataclass
+class _STFTState:
+    previous: torch.Tensor  # [B, C, n_fft - hop]: the last input samples seen
+
+
+class StreamingSTFT(StreamingModule):
+    """Causal log-magnitude / log-mel STFT ``[B, C, N] -> [B, C * F, ceil(N / hop)]``.
+
+    Args:
+        n_fft: frame length and FFT size (samples), ``>= hop_length``.
+        hop_length: samples per frame.
+        channels: input channels ``C`` (their features are stacked on the feature axis).
+        features: ``"log-magnitude"`` (``F = n_fft // 2 + 1``) or ``"log-mel"`` (``F = n_mels``).
+        sample_rate, n_mels, f_min, f_max: the mel filterbank (``log-mel`` only).
+        window: ``"hann"`` or ``"asymmetric"`` (see :func:`causal_window`).
+        eps: magnitude floor before the natural log.
+
+    Attributes: ``stride`` (= ``hop_length``), ``lookahead`` (0), ``causal`` (True),
+    ``n_features`` (``C * F``).
+    """
+
+    causal = True
+    lookahead = 0
+
+    def __init__(
+        self,
+        n_fft: int,
+        hop_length: int,
+        *,
+        channels: int = 1,
+        features: str = "log-magnitude",
+        sample_rate: int = 16000,
+        n_mels: int = 80,
+        f_min: float = 0.0,
+        f_max: float | None = None,
+        window: str = "hann",
+        eps: float = 1e-5,
+    ) -> None:
+        super().__init__()
+        if hop_length < 1 or n_fft < hop_length:
+            raise ValueError(f"need n_fft {n_fft} >= hop_length {hop_length} >= 1")
+        if features not in ("log-magnitude", "log-mel"):
+            raise ValueError(f"unknown features {features!r}; known: ('log-magnitude', 'log-mel')")
+        self.n_fft, self.hop_length, self.stride = n_fft, hop_length, hop_length
+        self.channels, self.features, self.eps = channels, features, eps
+        self.register_buffer("window", causal_window(window, n_fft, hop_length, synthesis=False), persistent=False)
+        if features == "log-mel":
+            fb = mel_filterbank(sample_rate=sample_rate, n_fft=n_fft, n_mels=n_mels, f_min=f_min, f_max=f_max)
+            self.register_buffer("filterbank", fb, persistent=False)
+            bins = n_mels
+        else:
+            self.filterbank = None
+            bins = n_fft // 2 + 1
+        self.n_features = channels * bins
+
+    def n_frames(self, n_samples: int) -> int:
+        """Frames for ``n_samples`` samples offline: ``ceil(n_samples / hop_length)``."""
+        return -(-n_samples // self.hop_length)
+
+    def _init_streaming_state(self, batch_size: int) -> _STFTState:
+        return _STFTState(self.window.new_zeros(batch_size, self.channels, self.n_fft - self.hop_length))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``x [B, C, N]`` -> ``[B, C * F, ceil(N / hop)]`` (streaming: N a multiple of hop)."""
+        context = self.n_fft - self.hop_length
+        if self.is_streaming:
+            self._check_streaming_batch(x)
+            if x.shape[-1] % self.hop_length:
+                raise StreamingError(f"StreamingSTFT: streaming chunks must be a multiple of hop {self.hop_length}, got {x.shape[-1]}")
+            state: _STFTState = self._streaming_state
+            x = torch.cat([state.previous, x], dim=-1)
+            state.previous = x[..., x.shape[-1] - context :]
+        else:
+            x = F.pad(x, (context, (-x.shape[-1]) % self.hop_length))
+        b, c, _ = x.shape
+        frames = x.unfold(-1, self.n_fft, self.hop_length)  # [B, C, T, n_fft]
+        magnitude = torch.fft.rfft(frames * self.window, dim=-1).abs()  # [B, C, T, n_fft // 2 + 1]
+        if self.filterbank is not None:
+            magnitude = torch.matmul(magnitude, self.filterbank.T)
+        features = magnitude.clamp_min(self.eps).log()
+        return features.permute(0, 1, 3, 2).reshape(b, self.n_features, -1)
+
+
+@dataclass
+class _ISTFTState:
+    tail: torch.Tensor  # [B, C, n_fft - hop]: overlap-add contributions to the next samples
+
+
+class StreamingISTFTHead(StreamingModule):
+    """Vocos head with causal overlap-add: features ``[B, dim, T]`` -> audio ``[B, C, T * hop]``.
+
+    Args:
+        dim: input feature channels.
+        n_fft: synthesis frame length and FFT size (samples), ``>= hop_length`` (Vocos: 4 * hop).
+        hop_length: output samples per frame.
+        channels: output audio channels ``C``.
+        window: ``"hann"`` (Vocos) or ``"asymmetric"`` (see the module docstring).
+        normalize: divide by the steady-state squared-window envelope (streaming-consistent).
+
+    Attributes: ``stride`` (= ``hop_length``), ``lookahead`` (0 output samples), ``causal``.
+    """
+
+    causal = True
+    lookahead = 0
+
+    def __init__(
+        self,
+        dim: int,
+        n_fft: int,
+        hop_length: int,
+        *,
+        channels: int = 1,
+        window: str = "hann",
+        normalize: bool = True,
+    ) -> None:
+        super().__init__()
+        if hop_length < 1 or n_fft < hop_length:
+            raise ValueError(f"need n_fft {n_fft} >= hop_length {hop_length} >= 1")
+        self.n_fft, self.hop_length, self.stride, self.channels = n_fft, hop_length, hop_length, channels
+        self.n_bins = n_fft // 2 + 1
+        self.proj = nn.Conv1d(dim, channels * 2 * self.n_bins, 1)
+        w = causal_window(window, n_fft, hop_length, synthesis=True)
+        self.register_buffer("window", w, persistent=False)
+        envelope = torch.ones(hop_length)
+        if normalize:
+            squared = F.pad(w.square(), (0, (-n_fft) % hop_length)).view(-1, hop_length)
+            envelope = squared.sum(0).clamp_min(1e-3)
+        self.register_buffer("inverse_envelope", 1.0 / envelope, persistent=False)
+
+    def n_samples(self, n_frames: int) -> int:
+        """Output samples for ``n_frames`` frames: ``n_frames * hop_length``."""
+        return n_frames * self.hop_length
+
+    def _init_streaming_state(self, batch_size: int) -> _ISTFTState:
+        return _ISTFTState(self.window.new_zeros(batch_size, self.channels, self.n_fft - self.hop_length))
+
+    def spectrum(self, x: torch.Tensor) -> torch.Tensor:
+        """Complex spectrum ``[B, C, T, n_fft // 2 + 1]`` predicted from ``x [B, dim, T]``."""
+        b, _, t = x.shape
+        out = self.proj(x).view(b, self.channels, 2, self.n_bins, t).transpose(-1, -2)
+        log_magnitude, phase = out[:, :, 0], out[:, :, 1]
+        magnitude = log_magnitude.clamp(max=_MAX_LOG_MAGNITUDE).exp()
+        return torch.complex(magnitude * phase.cos(), magnitude * phase.sin())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``x [B, dim, T]`` -> ``[B, C, T * hop_length]``."""
+        self._check_streaming_batch(x)
+        b, _, t = x.shape
+        n_out = t * self.hop_length
+        if t == 0:
+            return x.new_zeros(b, self.channels, 0)
+        frames = torch.fft.irfft(self.spectrum(x), n=self.n_fft, dim=-1) * self.window  # [B, C, T, n_fft]
+        full = F.fold(
+            frames.reshape(b * self.channels, t, self.n_fft).transpose(1, 2),
+            output_size=(1, (t - 1) * self.hop_length + self.n_fft),
+            kernel_size=(1, self.n_fft),
+            stride=(1, self.hop_length),
+        ).view(b, self.channels, -1)  # causal overlap-add: frame j starts at sample j * hop
+        if self.is_streaming and self.n_fft > self.hop_length:
+            state: _ISTFTState = self._streaming_state
+            context = self.n_fft - self.hop_length
+            full = torch.cat([full[..., :context] + state.tail, full[..., context:]], dim=-1)
+            state.tail = full[..., n_out:]
+        return full[..., :n_out] * self.inverse_envelope.repeat(t)

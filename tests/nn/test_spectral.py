@@ -1,0 +1,85 @@
+"""StreamingSTFT and StreamingISTFTHead: framing, streaming contract, measured lookahead."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from audiolatent.nn.latency import measure_lookahead
+from audiolatent.nn.spectral import StreamingISTFTHead, StreamingSTFT, causal_window
+from audiolatent.testing import check_streaming
+
+HOP, N_FFT = 16, 64
+
+
+@pytest.mark.parametrize("features", ["log-magnitude", "log-mel"])
+@pytest.mark.parametrize("window", ["hann", "asymmetric"])
+def test_stft_streams_like_offline(features, window):
+    stft = StreamingSTFT(N_FFT, HOP, channels=2, features=features, n_mels=12, window=window)
+    x = torch.randn(3, 2, HOP * 20, generator=torch.Generator().manual_seed(0))
+    assert stft(x).shape == (3, stft.n_features, 20)
+    assert check_streaming(stft, x, HOP) <= 1e-5
+
+
+@pytest.mark.parametrize("n_samples", [1, HOP - 1, HOP, 5 * HOP + 3])
+def test_stft_frame_count_is_ceil(n_samples):
+    stft = StreamingSTFT(N_FFT, HOP)
+    assert stft(torch.randn(1, 1, n_samples)).shape[-1] == -(-n_samples // HOP) == stft.n_frames(n_samples)
+
+
+def test_stft_frame_reads_its_causal_window():
+    """Frame t covers samples [(t + 1) * hop - n_fft, (t + 1) * hop): an impulse at sample s shows in frames s // hop .. ."""
+    stft = StreamingSTFT(N_FFT, HOP, window="asymmetric")
+    x = torch.zeros(1, 1, HOP * 12)
+    s = 5 * HOP + 3
+    x[..., s] = 1.0
+    energy = stft(x).exp().sum(1)[0]
+    touched = (energy > stft.n_features * stft.eps * 1.01).nonzero().flatten().tolist()
+    assert touched == list(range(s // HOP, (s + N_FFT) // HOP))
+
+
+def test_stft_lookahead_is_measured_zero():
+    stft = StreamingSTFT(N_FFT, HOP).double()
+    assert measure_lookahead(lambda x: stft(x.double()), HOP * 24, 1, HOP) == stft.lookahead == 0
+
+
+@pytest.mark.parametrize("window", ["hann", "asymmetric"])
+@pytest.mark.parametrize("n_fft", [HOP, 2 * HOP, 4 * HOP + 8])
+def test_istft_head_streams_like_offline(window, n_fft):
+    torch.manual_seed(0)
+    head = StreamingISTFTHead(8, n_fft, HOP, channels=2, window=window)
+    z = torch.randn(2, 8, 17)
+    assert head(z).shape == (2, 2, 17 * HOP) and head.n_samples(17) == 17 * HOP
+    assert check_streaming(head, z, 1) <= 1e-5
+
+
+@pytest.mark.parametrize("window", ["hann", "asymmetric"])
+def test_istft_head_is_causal(window):
+    """Sample n depends on frames <= n // hop. The periodic Hann window is 0 at its first sample,
+    so there the newest frame reaches sample t * hop + 1 and the probe reads -1."""
+    torch.manual_seed(0)
+    head = StreamingISTFTHead(8, 4 * HOP, HOP, window=window).double()
+    measured = measure_lookahead(lambda z: head(z.double()), 24, 8, HOP, upsample=True)
+    assert head.lookahead == 0 and measured == (-1 if window == "hann" else 0)
+
+
+def test_istft_inverts_the_stft_of_the_same_window():
+    """With the true spectrum of analysis frames and the same window, normalised causal OLA is exact
+    (after the first n_fft - hop samples, which see fewer frames)."""
+    n_fft, hop = 4 * HOP, HOP
+    head = StreamingISTFTHead(4, n_fft, hop, window="hann")
+    x = torch.randn(1, 1, hop * 30, generator=torch.Generator().manual_seed(3))
+    frames = torch.nn.functional.pad(x, (n_fft - hop, 0)).unfold(-1, n_fft, hop) * head.window  # frame t ends at (t+1)*hop
+    spectrum = torch.fft.rfft(frames, dim=-1)
+    synthesis = torch.fft.irfft(spectrum, n=n_fft, dim=-1) * head.window
+    out = torch.nn.functional.fold(synthesis[0].transpose(1, 2), (1, 29 * hop + n_fft), (1, n_fft), stride=(1, hop)).flatten()
+    y = out[: 30 * hop] * head.inverse_envelope.repeat(30)
+    # frame t starts at sample t * hop in the output but at (t + 1) * hop - n_fft in the input: a delay of n_fft - hop
+    delay = n_fft - hop
+    torch.testing.assert_close(y[2 * delay :], x.flatten()[delay : 30 * hop - delay], atol=1e-5, rtol=0)
+
+
+def test_asymmetric_window_peaks_at_the_hop():
+    w = causal_window("asymmetric", 4 * HOP, HOP, synthesis=True)
+    assert int(w.argmax()) == HOP - 1 and w.shape == (4 * HOP,)
+    assert torch.equal(causal_window("asymmetric", 4 * HOP, HOP, synthesis=False), w.flip(0))

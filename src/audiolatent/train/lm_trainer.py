@@ -38,8 +38,6 @@ import contextlib
 import json
 import math
 import shutil
-import signal
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,6 +61,7 @@ from audiolatent.lm.token_lm import TokenLM
 from audiolatent.train.checkpointing import (LATEST_FILE, TRAINER_STATE_FILE, checkpoint_name, resolve_checkpoint,
                                              rng_state, set_rng_state)
 from audiolatent.train.distributed import DistributedContext
+from audiolatent.train.signals import StopSignals
 from audiolatent.train.run_log import RunLogger
 from audiolatent.train.trainer import NonFiniteLossError, lr_multiplier
 
@@ -194,7 +193,6 @@ class LMTrainer:
         path = Path(tokenizer)
         self.tokenizer_reference = str(path.resolve()) if path.exists() else str(tokenizer)
         self.tokenizer = load_lm_tokenizer(self.tokenizer_reference, self.device)
-        self._stop_requested = False
         with torch.inference_mode():  # fail before encoding a corpus: one frame says discrete or continuous
             one_frame = self.tokenizer.encode(torch.zeros(1, self.tokenizer.channels, self.tokenizer.hop_length))
         check_compatible(config.model.kind, one_frame.is_discrete, tokenizer)
@@ -221,6 +219,7 @@ class LMTrainer:
         if resume:
             self._load_resume()
         self.logger = RunLogger(self.out, self.ctx.is_main, config.steps, self.step, progress)
+        self.stop = StopSignals(self.logger, lambda: self.step)
         n_params = sum(p.numel() for p in self.model.parameters())
         notices.append(f"{config.model.kind} LM ({n_params / 1e6:.2f}M parameters) on {self.tokenizer.name}: "
                        f"{len(train.items)} train files, {train.seconds / 60:.1f} min, {train.n_encoded} encoded, "
@@ -343,7 +342,7 @@ class LMTrainer:
         self.optimizer.zero_grad(set_to_none=True)
         with self._autocast():
             loss = self.loss_module(self._batch(self.step)).float()
-        bad, self._stop_requested = self.ctx.any([not bool(torch.isfinite(loss)), self._stop_requested])
+        bad, self.stop.requested = self.ctx.any([not bool(torch.isfinite(loss)), self.stop.requested])
         if bad:
             torch.autograd.backward(loss, torch.zeros_like(loss))  # every rank joins DDP's reduction
             return self._skip()
@@ -389,12 +388,6 @@ class LMTrainer:
         return metrics
 
     # --- the loop ----------------------------------------------------------------------
-    def _handle_signal(self, signum: int, frame: object) -> None:
-        if self._stop_requested and signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        self._stop_requested = True
-        self.logger.info(f"{signal.Signals(signum).name}: finishing step {self.step + 1}, then checkpointing")
-
     def fit(self, stop_after: int | None = None) -> dict:
         """Train to ``config.steps`` (or ``stop_after`` steps, or a stop signal), checkpointing at the end.
 
@@ -408,9 +401,7 @@ class LMTrainer:
                     "world_size": self.ctx.world_size, "start_step": self.step, "resumed_from": self.resumed_from}
             with atomic_path(self.out / name) as tmp:
                 tmp.write_text(json.dumps(info, indent=2, default=str))
-        previous = {}
-        if threading.current_thread() is threading.main_thread():
-            previous = {sig: signal.signal(sig, self._handle_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+        self.stop.__enter__()
         window_start, window_steps = time.perf_counter(), 0
         try:
             while self.step < end:
@@ -427,15 +418,14 @@ class LMTrainer:
                     window_start, window_steps = time.perf_counter(), 0
                 if self.ctx.is_main and cfg.eval_every and (self.step % cfg.eval_every == 0 or self.step == cfg.steps):
                     evaluation = self.evaluate()
-                stopping = self._stop_requested or self.step == end
+                stopping = self.stop.requested or self.step == end
                 if stopping or (cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0):
                     checkpoint = self.save_checkpoint()
-                if self._stop_requested:
+                if self.stop.requested:
                     self.logger.info(f"stopped at step {self.step}; resume with --resume")
                     break
         finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
+            self.stop.__exit__()
             self.logger.close()
         return {"step": self.step, "checkpoint": str(checkpoint) if checkpoint else None,
                 "stopped_early": self.step < cfg.steps, "metrics": last, "eval": evaluation}

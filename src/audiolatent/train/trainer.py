@@ -34,8 +34,6 @@ import contextlib
 import json
 import math
 import random
-import signal
-import threading
 import time
 import warnings
 from collections.abc import Callable, Sequence
@@ -59,6 +57,7 @@ from audiolatent.train.distributed import DistributedContext
 from audiolatent.train.evaluation import evaluate
 from audiolatent.train.loader import ResumableLoader
 from audiolatent.train.objective import CodecObjective
+from audiolatent.train.signals import StopSignals
 from audiolatent.train.run_log import RunLogger
 
 __all__ = ["Trainer", "NonFiniteLossError", "lr_multiplier"]
@@ -114,7 +113,6 @@ class Trainer:
         self.ctx = DistributedContext(device)
         self.device = self.ctx.device
         self.loss_hook: Callable[[int, dict[str, torch.Tensor]], dict[str, torch.Tensor]] | None = None
-        self._stop_requested = False
         random.seed(config.seed)
         np.random.seed(config.seed)
         torch.manual_seed(config.seed)
@@ -151,6 +149,7 @@ class Trainer:
         elif init_from is not None:
             self._load_weights(init_from)
         self.logger = RunLogger(self.out, self.ctx.is_main, config.steps, self.step, progress)
+        self.stop = StopSignals(self.logger, lambda: self.step)
         for notice in notices:
             self.logger.info(notice)
         if config.precision == "bf16" and self.device.type != "cuda":
@@ -264,8 +263,7 @@ class Trainer:
             with self._autocast():
                 disc_loss = self.objective.discriminator_loss(self.disc_model, x, y).float()
         local_bad = not _finite(aux, disc_loss, *losses.values())
-        any_bad, stop = self.ctx.any([local_bad, self._stop_requested])
-        self._stop_requested = stop
+        any_bad, self.stop.requested = self.ctx.any([local_bad, self.stop.requested])
         if any_bad:
             # Every rank still runs one backward per DDP forward, so no rank waits in a collective.
             torch.autograd.backward([y], [torch.zeros_like(y)])
@@ -356,22 +354,13 @@ class Trainer:
         self.logger.log(self.step, metrics, split="test")
         return metrics
 
-    def _handle_signal(self, signum: int, frame: object) -> None:
-        if self._stop_requested and signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        self._stop_requested = True
-        self.logger.info(f"{signal.Signals(signum).name}: finishing step {self.step + 1}, then checkpointing")
-
     def fit(self) -> dict:
         """Train until ``config.steps`` (or a stop signal). Returns ``{"step", "checkpoint",
         "stopped_early", "metrics"}`` (last logged training metrics)."""
         self.out.mkdir(parents=True, exist_ok=True)
         if self.ctx.is_main:
             self._write_run_json()
-        previous = {}
-        if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGTERM, signal.SIGINT):
-                previous[sig] = signal.signal(sig, self._handle_signal)
+        self.stop.__enter__()
         cfg, last, checkpoint = self.config, {}, None
         window_start, window_steps = time.perf_counter(), 0
         try:
@@ -391,15 +380,14 @@ class Trainer:
                     window_start, window_steps = time.perf_counter(), 0
                 if cfg.eval_every and self.step % cfg.eval_every == 0:
                     self.evaluate()
-                stopping = self._stop_requested
+                stopping = self.stop.requested
                 if stopping or self.step == cfg.steps or (cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0):
                     checkpoint = self.save_checkpoint()
                 if stopping:
                     self.logger.info(f"stopped at step {self.step}; resume with --resume")
                     break
         finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
+            self.stop.__exit__()
             self.logger.close()
         return {"step": self.step, "checkpoint": str(checkpoint) if checkpoint else None,
                 "stopped_early": self.step < cfg.steps, "metrics": last}

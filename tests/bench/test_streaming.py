@@ -75,6 +75,7 @@ def test_toy_tokenizer_is_causal_with_lookahead_zero():
 def test_causal_conv_tokenizer():
     result = measure_streaming(ConvTokenizer(ConvConfig()), seconds=0.1, max_chunks=50, repeats=1)
     assert result["causal"] and result["lookahead_samples"] == 0 and result["consistent"]
+    assert result["probed_lookahead_samples"] <= 0  # a causal round trip may probe below zero; reported clamped
     assert result["algorithmic_latency_ms"] == pytest.approx(1000 * 8 / 16000)
     check_timings(result)
 

@@ -77,6 +77,23 @@ def test_opus_declared_lookahead_covers_the_probe():
     assert measured is not None and measured <= tok.lookahead
 
 
+@needs_codec2
+@pytest.mark.parametrize("name", ["codec2-3200", "codec2-700c"])
+def test_codec2_encoder_is_probed_and_its_round_trip_declared(name):
+    from audiolatent.bench.streaming import measure_streaming, probe_encoder_lookahead
+
+    tok = load_tokenizer(name)
+    assert tok.deterministic is False
+    a, b = (tok.encode(torch.randn(1, 1, 4000, generator=torch.Generator().manual_seed(0))) for _ in range(2))
+    assert torch.equal(a.streams[0].values, b.streams[0].values)  # the encoder alone is deterministic
+    encoder = probe_encoder_lookahead(tok, 8000)
+    assert isinstance(encoder, int) and encoder <= tok.lookahead
+    result = measure_streaming(tok, seconds=0.5, probe_seconds=0.5, repeats=1)
+    assert result["encoder_lookahead_samples"] == encoder and result["consistent"]
+    assert result["lookahead_samples"] == tok.lookahead and result["probed"] is False
+    assert result["algorithmic_latency_ms"] == pytest.approx(tok.algorithmic_latency_ms)
+
+
 def test_missing_library_names_the_install(monkeypatch):
     def fail(name):
         raise ImportError(f"No module named {name!r}")

@@ -278,7 +278,7 @@ def run_bench(
             if progress:
                 tqdm.write(f"{name}: streaming probe")
             kw = dict(seconds=1.0, probe_seconds=0.5, repeats=1, max_chunks=40) if quick else {}
-            row["streaming"] = measure_streaming(tok, **kw) if getattr(tok, "deterministic", True) else _declared_streaming(tok)
+            row["streaming"] = measure_streaming(tok, **kw)
         else:
             row["streaming"] = {"causal": None, "algorithmic_latency_ms": None, "skipped": "not requested"}
         row["modelability"] = _modelability(tok, name, family, corpora, axes, budget, test_latents, test_audio, test_phones,
@@ -291,14 +291,6 @@ def run_bench(
         with atomic_path(out_dir / "results.json") as tmp:
             tmp.write_text(json.dumps(results, indent=2, default=_json_default))
     return results
-
-
-def _declared_streaming(tok) -> dict:
-    """Declared causality and latency of a tokenizer whose round trip is random (cannot be probed)."""
-    return {"declared_causal": bool(tok.causal), "causal": bool(tok.causal), "lookahead_samples": tok.lookahead,
-            "declared_lookahead_samples": tok.lookahead, "algorithmic_latency_ms": tok.algorithmic_latency_ms,
-            "declared_algorithmic_latency_ms": tok.algorithmic_latency_ms, "probed": False,
-            "notes": ["declared, not probed: the round trip is not deterministic (tokenizer.deterministic is False)"]}
 
 
 def _first_seconds(entries: list, seconds: float) -> list:

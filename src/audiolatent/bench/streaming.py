@@ -9,7 +9,9 @@
   ``R = max_t (t - m*(t))``. A tokenizer with hop ``H`` and no lookahead has ``R = H - 1`` (an
   output sample needs the rest of its own frame), so the **measured lookahead** is
   ``R - (H - 1)`` samples, and the tokenizer is causal when it is ``<= 0``; ``consistent`` says
-  whether it is within the declared ``lookahead``. Tokenizers whose ``lookahead`` is None (they
+  whether it is within the declared ``lookahead``. A causal round trip can probe *below* zero
+  (e.g. an output sample that needs only earlier frames): ``lookahead_samples`` is
+  ``max(R - (H - 1), 0)`` and ``probed_lookahead_samples`` keeps the raw value. Tokenizers whose ``lookahead`` is None (they
   need the whole signal, like Griffin-Lim) are reported ``causal: False, lookahead: "whole
   signal"`` without probing.
 * **algorithmic latency** (ms) = ``(H + lookahead) / sample_rate * 1000`` — the time from a
@@ -19,6 +21,11 @@
   audio at a time; the median wall time per chunk after ``warmup`` chunks, divided by the chunk
   duration ``H / sample_rate``. Below 1 the tokenizer keeps up with real time at the smallest
   chunk on this machine; only meaningful for causal tokenizers (others cannot stream).
+* **random round trips** (``tokenizer.deterministic`` False, e.g. Codec2, whose decoder draws
+  phases from an unseedable generator): the round trip cannot be probed sample by sample, so the
+  *encoder* is probed (:func:`probe_encoder_lookahead`, ``encoder_lookahead_samples``), the
+  round-trip lookahead and latency are the declared ones, and ``consistent`` says whether the
+  probed encoder reach fits inside the declared lookahead.
 * **real-time factors** of offline ``encode`` and ``decode``: compute time / audio duration on
   one ``seconds``-long signal (median of ``repeats`` runs after one warm-up run).
 
@@ -37,7 +44,7 @@ from audiolatent.core.errors import StreamingError
 from audiolatent.core.tokenizer import Tokenizer
 from audiolatent.nn.latency import measure_lookahead
 
-__all__ = ["measure_streaming", "probe_round_trip_lookahead"]
+__all__ = ["measure_streaming", "probe_round_trip_lookahead", "probe_encoder_lookahead"]
 
 
 def probe_round_trip_lookahead(
@@ -65,6 +72,32 @@ def probe_round_trip_lookahead(
     except ValueError:  # output 0 changed: the output depends on the whole signal
         return None
     return reach - (hop - 1)
+
+
+def probe_encoder_lookahead(
+    tokenizer: Tokenizer, n_samples: int, *, windows: int = 2, batch_size: int = 16, seed: int = 0
+) -> int | None:
+    """Measured lookahead of the *encoder* alone, in input samples (``lookahead`` of
+    :mod:`audiolatent.nn.latency` on the map audio -> codes or latent values, downsampling by
+    ``hop_length``), or None when the first frame depends on the end of the signal.
+
+    For tokenizers whose decoder is random (Codec2 synthesises phases from an unseedable global
+    generator) this is the part of the round trip that can be probed: the encoder's reach past
+    each frame, which the declared round-trip lookahead must cover.
+    """
+    hop = tokenizer.hop_length
+    start = (n_samples // 2) - (n_samples // 2) % hop
+    positions = range(start, start + windows * hop)
+
+    @torch.inference_mode()
+    def encoder(x: torch.Tensor) -> torch.Tensor:
+        latent = tokenizer.encode(x.to(tokenizer.device))
+        return torch.cat([s.values.float().cpu() for s in latent.streams], dim=1)
+
+    try:
+        return measure_lookahead(encoder, n_samples, tokenizer.channels, hop, positions=positions, batch_size=batch_size, seed=seed)
+    except ValueError:
+        return None
 
 
 def _time(fn, repeats: int) -> float:
@@ -134,29 +167,59 @@ def measure_streaming(
         "chunk_samples": hop,
         "declared_algorithmic_latency_ms": None if declared is None else 1000.0 * (hop + declared) / sr,
     }
+    if declared is not None and not getattr(tokenizer, "deterministic", True):
+        return _declared_round_trip(tokenizer, result, n_samples, n_probe, repeats, seed)
     measured = None if declared is None else probe_round_trip_lookahead(tokenizer, n_probe, seed=seed)
     if declared is None:
         notes.append("lookahead None: the tokenizer needs the whole signal; not probed")
     elif measured is None:
         notes.append("probe: the first output sample depends on the end of the signal (whole-signal dependency)")
     result["causal"] = measured is not None and measured <= 0
-    result["lookahead_samples"] = "whole signal" if measured is None else measured
+    # a causal tokenizer whose output sample also waits for samples of earlier frames' ends (or whose
+    # round trip is delayed) probes below zero; lookahead is clamped at 0 and the raw value kept
+    result["probed_lookahead_samples"] = "whole signal" if measured is None else measured
+    result["lookahead_samples"] = "whole signal" if measured is None else max(measured, 0)
     result["consistent"] = (measured is None) == (declared is None) and (measured is None or measured <= declared)
     result["algorithmic_latency_ms"] = None if measured is None else 1000.0 * (hop + max(measured, 0)) / sr
 
-    gen = torch.Generator().manual_seed(seed)
-    audio = (0.1 * torch.randn(1, tokenizer.channels, n_samples, generator=gen)).to(tokenizer.device)
+    audio = _test_signal(tokenizer, n_samples, seed)
     result["chunk_compute_fraction"] = None
     if measured is not None:
         try:
             result["chunk_compute_fraction"] = _chunk_compute(tokenizer, audio, warmup, max_chunks)
         except StreamingError as exc:
             notes.append(f"streaming not supported: {exc}")
-    with torch.inference_mode():
-        latent = tokenizer.encode(audio)
-        result["encode_rtf"] = _time(lambda: tokenizer.encode(audio), repeats) / (n_samples / sr)
-        result["decode_rtf"] = _time(lambda: tokenizer.decode(latent), repeats) / (n_samples / sr)
+    result.update(_offline_rtf(tokenizer, audio, repeats))
     result["notes"] = notes
+    return result
+
+
+def _test_signal(tokenizer: Tokenizer, n_samples: int, seed: int) -> torch.Tensor:
+    gen = torch.Generator().manual_seed(seed)
+    return (0.1 * torch.randn(1, tokenizer.channels, n_samples, generator=gen)).to(tokenizer.device)
+
+
+@torch.inference_mode()
+def _offline_rtf(tokenizer: Tokenizer, audio: torch.Tensor, repeats: int) -> dict:
+    seconds = audio.shape[-1] / tokenizer.sample_rate
+    latent = tokenizer.encode(audio)
+    return {"encode_rtf": _time(lambda: tokenizer.encode(audio), repeats) / seconds,
+            "decode_rtf": _time(lambda: tokenizer.decode(latent), repeats) / seconds}
+
+
+def _declared_round_trip(tokenizer: Tokenizer, result: dict, n_samples: int, n_probe: int, repeats: int, seed: int) -> dict:
+    """A tokenizer whose round trip is random: its encoder is probed, the round trip declared."""
+    hop, sr, declared = tokenizer.hop_length, tokenizer.sample_rate, tokenizer.lookahead
+    encoder = probe_encoder_lookahead(tokenizer, n_probe, seed=seed)
+    result.update(
+        causal=bool(tokenizer.causal), probed=False, encoder_lookahead_samples="whole signal" if encoder is None else encoder,
+        lookahead_samples=declared, probed_lookahead_samples=None,
+        consistent=encoder is not None and encoder <= declared,
+        algorithmic_latency_ms=1000.0 * (hop + declared) / sr, chunk_compute_fraction=None,
+        notes=["round trip not deterministic (tokenizer.deterministic is False): encoder lookahead probed, "
+               "round-trip lookahead and latency declared"],
+    )
+    result.update(_offline_rtf(tokenizer, _test_signal(tokenizer, n_samples, seed), repeats))
     return result
 
 

@@ -35,9 +35,11 @@ Timing
 ``lookahead`` (samples at 16 kHz) is the codec delay plus a margin for the resamplers and the
 analysis windows: Opus declares 6.5 + 3 ms, checked against the probe of
 :func:`audiolatent.bench.streaming.probe_round_trip_lookahead` in the tests (it measures about
-129 samples at 24 kbps); Codec2 declares its delay + 15 ms, *not* probed: its decoder draws
-random phases from a global generator in libcodec2, so its round trip is not a deterministic
-function of the input (``deterministic = False``) and the bench reports the declared latency. These
+129 samples at 24 kbps); Codec2 declares its delay + 15 ms: its decoder draws random phases
+from a global generator in libcodec2, so its round trip is not a deterministic function of the
+input (``deterministic = False``). The bench probes its (deterministic) encoder instead
+(:func:`audiolatent.bench.streaming.probe_encoder_lookahead`: packets need no input past their
+own 20/40 ms, about -110 samples) and reports the declared round-trip latency. These
 tokenizers run offline only: ``streaming()`` raises StreamingError on encode/decode (libopus and
 codec2 could stream, but the resamplers here are offline).
 

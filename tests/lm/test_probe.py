@@ -5,7 +5,14 @@ import math
 import pytest
 import torch
 
-from audiolatent.lm.probe import evaluate_continuous_probe, evaluate_token_probe, train_continuous_probe, train_token_probe
+from audiolatent.lm.probe import (
+    evaluate_continuous_probe,
+    evaluate_token_probe,
+    init_heads_to_unigram,
+    train_continuous_probe,
+    train_token_probe,
+)
+from audiolatent.lm.token_lm import TokenLM
 
 TINY = dict(dim=32, layers=1, heads=2)
 
@@ -42,6 +49,22 @@ def test_uniform_random_codes_cost_log2_codebook_size_on_held_out_data():
     assert report["nominal_bits_per_second"] == pytest.approx(400.0)
     assert report["ratio_to_nominal"] == pytest.approx(report["bits_per_frame"] / 8.0)
     assert report["n_frames"] == 800
+
+
+def test_an_untrained_probe_starts_at_the_unigram_rate_and_a_short_budget_stays_near_it():
+    # i.i.d. codes with a skewed distribution: nothing to learn beyond the unigram model
+    generator = torch.Generator().manual_seed(0)
+    probs = torch.tensor([0.5, 0.2, 0.1, 0.1, 0.05, 0.05] + [0.0] * 10)
+    draw = lambda n: torch.multinomial(probs, 2 * n, replacement=True, generator=generator).reshape(2, n)  # noqa: E731
+    train, test = [draw(400) for _ in range(5)], [draw(400) for _ in range(2)]
+    model = TokenLM([16, 16], pattern="delay", dim=32, num_layers=1, num_heads=2)
+    init_heads_to_unigram(model, train)
+    entropy = float(-(probs[probs > 0] * probs[probs > 0].log2()).sum())  # 2.06 bits
+    untrained = evaluate_token_probe(model, test)
+    assert untrained["bits_per_token"] == pytest.approx([entropy] * 2, abs=0.1)
+    result = train_token_probe(train, [16, 16], 50.0, steps=5, batch_frames=256, window_frames=64, **TINY)
+    report = evaluate_token_probe(result, test)
+    assert report["ratio_to_unigram"] < 1.05  # five steps cannot push it far above the order-0 rate
 
 
 def autoregressive_process(n_items, n_frames, generator, coefficient=0.9, noise_std=0.3):

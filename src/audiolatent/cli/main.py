@@ -1,4 +1,4 @@
-"""``audiolatent <command>``: list, info, encode, decode, roundtrip, bench, train, lm train, generate.
+"""``audiolatent <command>``: list, info, encode, decode, roundtrip, export, bench, train, lm train, generate.
 
 Errors a user can cause (bad file, unknown tokenizer, corrupt latent...) print one line on
 stderr and exit with status 1; ``--debug`` shows the traceback instead. Usage errors exit 2.
@@ -109,6 +109,17 @@ def _cmd_roundtrip(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_export(args: argparse.Namespace) -> int:
+    from audiolatent.core.checkpoint import save_checkpoint
+    from audiolatent.core.registry import load_tokenizer
+
+    tok = load_tokenizer(args.checkpoint)
+    out = save_checkpoint(tok, args.output, weights=args.weights)
+    size = sum(f.stat().st_size for f in Path(out).iterdir())
+    print(f"{out}: {args.weights} weights, {size / 1e6:.2f} MB")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="audiolatent",
@@ -149,6 +160,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, help="folder for results.json and example reconstructions")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=_cmd_roundtrip)
+
+    p = sub.add_parser("export", help="write a checkpoint's model (config + weights only), optionally compressed")
+    p.add_argument("checkpoint", help="checkpoint directory (e.g. a training run's checkpoints/step_N) or registered name")
+    p.add_argument("output", help="checkpoint directory to write (replaced atomically)")
+    p.add_argument("--weights", choices=("float32", "float16", "int8"), default="float32",
+                   help="stored weight format: int8 = per-channel int8 conv/linear weights, a quarter of the size")
+    p.set_defaults(func=_cmd_export)
 
     from audiolatent.cli.bench import add_bench_parser
     from audiolatent.cli.lm import add_lm_parsers

@@ -4,6 +4,21 @@
 (the constructor's dataclass as plain YAML) and the audiolatent version that wrote it.
 Training state (optimisers, RNG, data position) lives beside these two files and is ignored
 by ``load_checkpoint``. Writes are atomic: the directory appears complete or not at all.
+
+Weights are stored in float32 by default. ``save_checkpoint(..., weights="float16" | "int8")``
+writes a smaller file for shipping (the built-in ``codec-16k-default`` lives inside the package):
+
+* ``float16``: every floating tensor cast to float16 (half the size);
+* ``int8``: every floating *parameter* with at least two dimensions and ``INT8_MIN_NUMEL``
+  elements (conv and linear weights: nearly all the bytes) is quantised symmetrically per output
+  channel, ``w ~ scale[o] * q[o, ...]`` with ``q`` int8 in [-127, 127] and ``scale[o] =
+  max|w[o]| / 127`` (stored beside it as ``NAME.__scale__``); everything else (biases, norms,
+  buffers such as codebooks and running statistics) stays float32. A quarter of the size.
+
+The format is recorded in the safetensors metadata (``weights``), and ``load_checkpoint``
+restores float32 tensors of the module's own dtype, so a compressed checkpoint loads like any
+other. Compression changes the numbers: measure the model after exporting (the README's table for
+the default codec is measured on the shipped int8 weights).
 """
 
 from __future__ import annotations
@@ -23,10 +38,49 @@ from audiolatent.core.errors import CheckpointError, ConfigError
 if TYPE_CHECKING:
     from audiolatent.core.tokenizer import Tokenizer
 
-__all__ = ["save_checkpoint", "load_checkpoint", "write_model_files", "CONFIG_FILE", "WEIGHTS_FILE"]
+__all__ = ["save_checkpoint", "load_checkpoint", "write_model_files", "CONFIG_FILE", "WEIGHTS_FILE", "WEIGHT_FORMATS"]
 
 CONFIG_FILE = "config.yaml"
 WEIGHTS_FILE = "model.safetensors"
+WEIGHT_FORMATS = ("float32", "float16", "int8")
+#: smallest parameter (elements) that ``int8`` quantises; smaller ones are not worth the error
+INT8_MIN_NUMEL = 1024
+_SCALE = ".__scale__"
+
+
+def _compress(module: torch.nn.Module, state: dict[str, torch.Tensor], weights: str) -> dict[str, torch.Tensor]:
+    if weights == "float32":
+        return state
+    if weights == "float16":
+        return {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
+    parameters = {name for name, _ in module.named_parameters()}
+    out = {}
+    for name, value in state.items():
+        if name in parameters and value.is_floating_point() and value.ndim >= 2 and value.numel() >= INT8_MIN_NUMEL:
+            flat = value.float().reshape(value.shape[0], -1)
+            scale = (flat.abs().amax(dim=1) / 127.0).clamp_min(1e-12)
+            out[name] = torch.round(flat / scale[:, None]).clamp(-127, 127).to(torch.int8).reshape(value.shape)
+            out[name + _SCALE] = scale
+        else:
+            out[name] = value
+    return out
+
+
+def _decompress(state: dict[str, torch.Tensor], expected: dict[str, torch.Tensor], where: Path) -> dict[str, torch.Tensor]:
+    out = {}
+    for name, value in state.items():
+        if name.endswith(_SCALE):
+            continue
+        if name + _SCALE in state:
+            scale = state[name + _SCALE].float()
+            if value.dtype != torch.int8 or scale.shape != (value.shape[0],):
+                raise CheckpointError(f"{where}: corrupt int8 weights for {name}")
+            value = value.float() * scale.reshape(-1, *([1] * (value.ndim - 1)))
+        target = expected.get(name)
+        if target is not None and target.is_floating_point() and value.is_floating_point():
+            value = value.to(target.dtype)
+        out[name] = value
+    return out
 
 
 def _state_dict(module: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -34,23 +88,38 @@ def _state_dict(module: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().cpu().contiguous().clone() for k, v in module.state_dict().items()}
 
 
-def write_model_files(tokenizer: "Tokenizer", directory: str | os.PathLike, extra: dict | None = None) -> None:
-    """Write config.yaml and model.safetensors into an existing ``directory`` (each atomically)."""
+def write_model_files(
+    tokenizer: "Tokenizer", directory: str | os.PathLike, extra: dict | None = None, weights: str = "float32"
+) -> None:
+    """Write config.yaml and model.safetensors into an existing ``directory`` (each atomically).
+
+    ``weights``: one of ``WEIGHT_FORMATS`` (see the module docstring).
+    """
     from audiolatent import __version__
 
+    if weights not in WEIGHT_FORMATS:
+        raise CheckpointError(f"weights must be one of {', '.join(WEIGHT_FORMATS)}, got {weights!r}")
     directory = Path(directory)
     data = {"audiolatent_version": __version__, "kind": tokenizer.kind, "config": to_dict(tokenizer.config)}
     if extra:
         data.update(extra)
+    if weights != "float32":
+        data["weights"] = weights
+    state = _compress(tokenizer, _state_dict(tokenizer), weights)
     with atomic_path(directory / WEIGHTS_FILE) as tmp:
-        save_file(_state_dict(tokenizer), str(tmp), metadata={"kind": tokenizer.kind})
+        save_file(state, str(tmp), metadata={"kind": tokenizer.kind, "weights": weights})
     save_yaml(data, directory / CONFIG_FILE)
 
 
-def save_checkpoint(tokenizer: "Tokenizer", directory: str | os.PathLike, extra: dict | None = None) -> Path:
-    """Write a loadable checkpoint directory atomically (replacing an existing one)."""
+def save_checkpoint(
+    tokenizer: "Tokenizer", directory: str | os.PathLike, extra: dict | None = None, weights: str = "float32"
+) -> Path:
+    """Write a loadable checkpoint directory atomically (replacing an existing one).
+
+    ``weights``: ``"float32"`` (default), ``"float16"`` or ``"int8"`` (module docstring).
+    """
     with atomic_dir(directory) as tmp:
-        write_model_files(tokenizer, tmp, extra)
+        write_model_files(tokenizer, tmp, extra, weights)
     return Path(directory)
 
 
@@ -86,6 +155,7 @@ def load_checkpoint(directory: str | os.PathLike) -> "Tokenizer":
             state = load_file(str(weights_path))
         except (SafetensorError, OSError, ValueError) as exc:
             raise CheckpointError(f"{weights_path}: corrupt weights file ({' '.join(str(exc).split())})") from None
+        state = _decompress(state, expected, weights_path)
         missing = sorted(set(expected) - set(state))
         unexpected = sorted(set(state) - set(expected))
         if missing or unexpected:

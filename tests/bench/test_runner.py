@@ -86,3 +86,23 @@ def test_classical_tokenizers_skip_modelability(tmp_path):
     assert row["modelability"]["skipped"].startswith("classical codec")
     assert row["streaming"]["skipped"] == "not requested"
     assert row["distortion"]["pesq_wb"] is None
+
+
+def test_presets_choose_how_much_is_measured(tmp_path):
+    from audiolatent.bench.runner import PRESETS
+
+    assert PRESETS["quick"].budget.steps < PRESETS["standard"].budget.steps < PRESETS["full"].budget.steps
+    assert PRESETS["full"].test_seconds is None and "asr_wer" not in PRESETS["full"].excluded
+    for name in ("a", "b", "c"):
+        sf.write(str(tmp_path / f"{name}.wav"), _speechy(1.0, 150.0, 0).numpy(), 16000)
+    tiny = PRESETS["quick"].__class__("tiny", 1.5, PRESETS["quick"].budget, PRESETS["quick"].streaming, {"si_snr": "left out"})
+    results = run_bench(["mel-16k"], data=tmp_path, metrics=["si_snr", "mel_distance", "rate"], preset=tiny, progress=False)
+    assert results["data"][tmp_path.stem]["splits"]["test"]["files"] == 2  # files until 1.5 s, in order
+    assert results["run"]["preset"]["name"] == "tiny"
+    assert results["tokenizers"]["mel-16k"]["distortion"]["si_snr"] is not None  # named explicitly: computed anyway
+    results = run_bench(["mel-16k"], data=tmp_path, metrics=["mel_distance", "rate"], preset=tiny, progress=False)
+    assert "si_snr" not in results["tokenizers"]["mel-16k"]["distortion"]  # not requested at all
+    results = run_bench(["mel-16k"], data=tmp_path, preset=tiny, progress=False)
+    assert results["tokenizers"]["mel-16k"]["distortion"]["skipped"]["si_snr"] == "left out"
+    with pytest.raises(ValueError, match="unknown bench preset"):
+        run_bench(["mel-16k"], data=tmp_path, preset="huge", progress=False)

@@ -61,6 +61,7 @@ from audiolatent.lm.probe import evaluate_continuous_probe, evaluate_token_probe
 __all__ = [
     "ProbeBudget",
     "DEFAULT_BUDGET",
+    "STANDARD_BUDGET",
     "QUICK_BUDGET",
     "measure_modelability",
     "effective_rank",
@@ -95,7 +96,12 @@ class ProbeBudget:
 
 
 DEFAULT_BUDGET = ProbeBudget()
-#: the default bench's budget: small enough for a 2-core CPU, identical for every tokenizer
+#: the default bench's budget (``audiolatent bench`` with no flag): the five built-ins on the
+#: built-in corpus in under 10 minutes on a 2-core CPU, identical for every tokenizer
+STANDARD_BUDGET = ProbeBudget(steps=150, dim=48, batch_frames=1024, window_frames=96, prompt_seconds=0.5,
+                              continuation_seconds=1.0, n_continuations=3, phone_steps=200, max_probe_codebooks=8,
+                              max_phone_train_frames=6000)
+#: ``--quick``: a smoke test of every axis in a couple of minutes
 QUICK_BUDGET = ProbeBudget(steps=40, dim=32, batch_frames=512, window_frames=64, prompt_seconds=0.25,
                            continuation_seconds=0.5, n_continuations=2, phone_steps=100, max_probe_codebooks=4,
                            max_phone_train_frames=3000)

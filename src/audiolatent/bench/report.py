@@ -192,7 +192,7 @@ def write_report(results: dict, out_dir, examples: dict | None = None) -> Path:
         "th,td{border:1px solid #ccc;padding:3px 6px;text-align:right}th{cursor:pointer;background:#f3f3f3}"
         "td:first-child,td:nth-child(2){text-align:left}.axes img{margin:4px}.clip{margin:6px 0}",
         "</style></head><body><h1>audiolatent bench</h1>",
-        f"<p>{len(toks)} tokenizers; run {_fmt(results['run'].get('seconds'))} s, quick={_fmt(results['run'].get('quick'))}; "
+        f"<p>{len(toks)} tokenizers; run {_fmt(results['run'].get('seconds'))} s, preset {_fmt((results['run'].get('preset') or {}).get('name'))}; "
         f"command: <code>{html.escape(str(results['run'].get('environment', {}).get('command', '')))}</code></p>",
         "<h2>Rate-distortion</h2>", f"<img alt='rate-distortion' src='data:image/png;base64,{_rate_distortion_png(results)}'>",
         "<h2>Table</h2><p>Click a column header to sort.</p><table class='sortable'><thead><tr>",

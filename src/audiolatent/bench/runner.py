@@ -29,7 +29,11 @@ split) and, per tokenizer:
                            "modelability": {...}, "config": {...}, "config_hash": "...",
                            "family": "...", "examples": [...], "seconds": {...}}},
      "data": {CORPUS: {"speech": bool, "splits": {SPLIT: {"files": n, "seconds": s}}}},
-     "run": {"environment": {...}, "seconds": total, "quick": bool, "metrics": [...]}}
+     "run": {"environment": {...}, "seconds": total, "preset": {...}, "quick": bool, "metrics": [...]}}
+
+How much is measured is a **preset** (:data:`PRESETS`): ``standard`` (the default: the built-ins
+on the built-in corpus in under 10 minutes on a 2-core CPU), ``quick`` (a smoke test) and
+``full`` (every test file, the full probe budget, ASR). The preset is stored in ``run.preset``.
 
 Reproduce with the ``command`` stored in ``run.environment``.
 """
@@ -38,6 +42,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
@@ -45,7 +50,7 @@ from tqdm import tqdm
 
 from audiolatent.bench.align import align
 from audiolatent.bench.metrics import MetricUnavailable, available_metrics
-from audiolatent.bench.modelability import DEFAULT_BUDGET, QUICK_BUDGET, measure_modelability
+from audiolatent.bench.modelability import DEFAULT_BUDGET, QUICK_BUDGET, STANDARD_BUDGET, ProbeBudget, measure_modelability
 from audiolatent.bench.rate import rate_metrics
 from audiolatent.bench.streaming import measure_streaming
 from audiolatent.core.atomic import atomic_path
@@ -56,7 +61,7 @@ from audiolatent.core.registry import list_tokenizers, load_tokenizer
 from audiolatent.data import AudioDataset, builtin_corpus, entries_from_path
 from audiolatent.tokenizers import classical as _classical  # noqa: F401  (registers opus-*, codec2-*)
 
-__all__ = ["DEFAULT_TOKENIZERS", "BUILTIN_CORPORA", "run_bench", "format_table", "load_bench_data"]
+__all__ = ["DEFAULT_TOKENIZERS", "BUILTIN_CORPORA", "PRESETS", "BenchPreset", "run_bench", "format_table", "load_bench_data"]
 
 DEFAULT_TOKENIZERS = ("mel-16k", "dmel-16k", "codec-16k-default", "opus-6k", "codec2-3200")
 #: built-in corpora and whether they are speech
@@ -64,10 +69,36 @@ BUILTIN_CORPORA = {"speech_real": True, "speech_aligned": True, "music": False}
 METRIC_RATE = 16000
 #: the report plays one clip per corpus, at least this long
 EXAMPLE_MIN_SECONDS = 1.5
-#: metrics left out of ``--quick`` runs (minutes of CPU on the built-in corpus), with the reason
-#: ``--quick``: test files per corpus are taken in manifest order until this many seconds
-QUICK_TEST_SECONDS = 12.0
-QUICK_EXCLUDED = {"asr_wer": "skipped by --quick (offline ASR takes minutes on CPU); run without --quick"}
+
+
+@dataclass(frozen=True)
+class BenchPreset:
+    """How much a bench run measures (the same for every tokenizer of the run).
+
+    Attributes:
+        name: ``quick``, ``standard`` or ``full``.
+        test_seconds: test files per corpus are taken in manifest order until this many seconds
+            (None: every test file).
+        budget: the modelability probes' budget.
+        streaming: keyword arguments of :func:`audiolatent.bench.streaming.measure_streaming`.
+        excluded: distortion metrics left out, with the reason.
+    """
+
+    name: str
+    test_seconds: float | None
+    budget: ProbeBudget
+    streaming: dict = field(default_factory=dict)
+    excluded: dict = field(default_factory=dict)
+
+
+_NO_ASR = "offline ASR takes minutes of CPU per tokenizer; run with --full"
+PRESETS = {
+    "quick": BenchPreset("quick", 12.0, QUICK_BUDGET, dict(seconds=1.0, probe_seconds=0.5, repeats=1, max_chunks=40),
+                         {"asr_wer": _NO_ASR}),
+    "standard": BenchPreset("standard", 40.0, STANDARD_BUDGET, dict(seconds=2.0, probe_seconds=1.0, repeats=2, max_chunks=100),
+                            {"asr_wer": _NO_ASR}),
+    "full": BenchPreset("full", None, DEFAULT_BUDGET),
+}
 
 
 def load_bench_data(data=None) -> dict[str, dict]:
@@ -104,7 +135,7 @@ def _family(name: str) -> str:
     return "checkpoint"
 
 
-def _select_metrics(corpus_speech: bool, has_text: bool, requested, quick: bool) -> tuple[list, dict]:
+def _select_metrics(corpus_speech: bool, has_text: bool, requested, excluded: dict) -> tuple[list, dict]:
     """Distortion metrics to compute on a corpus, and ``{name: reason}`` for the ones left out."""
     chosen, skipped = [], {}
     for m in available_metrics("distortion", has_reference=True, has_transcript=True, has_phones=True,
@@ -117,8 +148,8 @@ def _select_metrics(corpus_speech: bool, has_text: bool, requested, quick: bool)
             skipped[m.name] = "needs transcripts, corpus has none"
         elif m.unavailable_reason():
             skipped[m.name] = m.unavailable_reason()
-        elif quick and m.name in QUICK_EXCLUDED:
-            skipped[m.name] = QUICK_EXCLUDED[m.name]
+        elif m.name in excluded and (requested is None or m.name not in requested):
+            skipped[m.name] = excluded[m.name]
         else:
             chosen.append(m)
     return chosen, skipped
@@ -141,7 +172,7 @@ def _encode_split(tok, entries, progress: bool, desc: str):
 
 
 @torch.inference_mode()
-def _distortion(tok, name, corpora, requested, quick, progress, out_dir, n_examples):
+def _distortion(tok, name, corpora, requested, excluded, progress, out_dir, n_examples):
     per_corpus, skipped, delays, examples = {}, {}, [], []
     values: dict[str, list[float]] = {}
     latents, audios, phones, timing = [], [], [], {"encode": 0.0, "decode": 0.0, "metrics": 0.0, "audio": 0.0}
@@ -150,7 +181,7 @@ def _distortion(tok, name, corpora, requested, quick, progress, out_dir, n_examp
         if not entries:
             continue
         has_text = all(e.text for e in entries)
-        metrics, why = _select_metrics(info["speech"], has_text, requested, quick)
+        metrics, why = _select_metrics(info["speech"], has_text, requested, excluded)
         for metric, reason in why.items():
             skipped.setdefault(metric, {})[corpus] = reason
         sums: dict[str, list[float]] = {m.name: [] for m in metrics}
@@ -222,6 +253,7 @@ def run_bench(
     quick: bool = False,
     progress: bool = True,
     examples: int = 3,
+    preset: str | BenchPreset = "standard",
 ) -> dict:
     """Place each tokenizer on the four axes; see the module docstring for what is measured.
 
@@ -232,10 +264,11 @@ def run_bench(
         metrics: names of distortion metrics to compute (None: all that apply); the axis names
             ``rate``, ``streaming``, ``modelability`` in the list keep those axes (when the list
             names none of them, all three are kept).
-        quick: the small probe budget, short streaming probes, no ASR, and only the first
-            ``QUICK_TEST_SECONDS`` of test files per corpus (manifest order).
+        quick: shorthand for ``preset="quick"``.
         progress: tqdm bars per stage.
         examples: example clips saved per tokenizer (for the report).
+        preset: a name in :data:`PRESETS` or a :class:`BenchPreset` (how much is measured).
+            Metrics named in ``metrics`` are computed even when the preset leaves them out.
 
     Returns:
         The results dict written to ``results.json``.
@@ -247,11 +280,17 @@ def run_bench(
         axes = requested & axes
     distortion_requested = None if requested is None else (requested - {"rate", "streaming", "modelability"}) or None
     corpora = load_bench_data(data)
-    budget = QUICK_BUDGET if quick else DEFAULT_BUDGET
-    results: dict = {"tokenizers": {}, "data": {}, "run": {}}
     if quick:
+        preset = "quick"
+    if isinstance(preset, str):
+        if preset not in PRESETS:
+            raise ValueError(f"unknown bench preset {preset!r}: choose one of {', '.join(PRESETS)}")
+        preset = PRESETS[preset]
+    budget = preset.budget
+    results: dict = {"tokenizers": {}, "data": {}, "run": {}}
+    if preset.test_seconds is not None:
         for info in corpora.values():
-            info["splits"]["test"] = _first_seconds(info["splits"].get("test", []), QUICK_TEST_SECONDS)
+            info["splits"]["test"] = _first_seconds(info["splits"].get("test", []), preset.test_seconds)
     for corpus, info in corpora.items():
         results["data"][corpus] = {
             "speech": info["speech"],
@@ -268,7 +307,7 @@ def run_bench(
         row: dict = {"family": family, "kind": tok.kind, "config": to_dict(tok.config), "config_hash": tok.config_hash,
                      "sample_rate": tok.sample_rate, "frame_rate": tok.frame_rate, "hop_length": tok.hop_length}
         distortion, test_latents, test_audio, test_phones, row["examples"], timing = _distortion(
-            tok, name, corpora, distortion_requested, quick, progress, out_dir, examples)
+            tok, name, corpora, distortion_requested, preset.excluded, progress, out_dir, examples)
         row["distortion"] = distortion
         rate = rate_metrics(test_latents)
         rate["bits_per_second"] = rate["nominal_bits_per_second"] if test_latents[0].is_discrete else None
@@ -277,15 +316,15 @@ def run_bench(
         if "streaming" in axes:
             if progress:
                 tqdm.write(f"{name}: streaming probe")
-            kw = dict(seconds=1.0, probe_seconds=0.5, repeats=1, max_chunks=40) if quick else {}
-            row["streaming"] = measure_streaming(tok, **kw)
+            row["streaming"] = measure_streaming(tok, **preset.streaming)
         else:
             row["streaming"] = {"causal": None, "algorithmic_latency_ms": None, "skipped": "not requested"}
         row["modelability"] = _modelability(tok, name, family, corpora, axes, budget, test_latents, test_audio, test_phones,
                                             progress)
         row["seconds"] = {**{k: round(v, 3) for k, v in timing.items()}, "total": round(time.perf_counter() - t_start, 3)}
         results["tokenizers"][name] = row
-    results["run"] = {"environment": environment(), "seconds": round(time.perf_counter() - start, 3), "quick": quick,
+    results["run"] = {"environment": environment(), "seconds": round(time.perf_counter() - start, 3),
+                      "preset": {**asdict(preset), "budget": asdict(budget)}, "quick": preset.name == "quick",
                       "metrics": sorted(requested) if requested else None, "tokenizers": [str(t) for t in tokenizers]}
     if out_dir is not None:
         with atomic_path(out_dir / "results.json") as tmp:
@@ -357,5 +396,6 @@ def format_table(results: dict) -> str:
         for k, d in results["data"].items()
     )
     lines.append(f"data: {data}")
-    lines.append(f"run: {results['run']['seconds']:.0f} s, quick={results['run']['quick']}")
+    preset = results["run"].get("preset", {}).get("name", "quick" if results["run"].get("quick") else "?")
+    lines.append(f"run: {results['run']['seconds']:.0f} s, preset {preset}")
     return "\n".join(lines)

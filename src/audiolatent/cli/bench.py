@@ -25,7 +25,12 @@ def add_bench_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--metrics", nargs="+", default=None, metavar="NAME",
                    help="distortion metrics to compute (default: all that apply); the names rate, streaming, "
                         "modelability select those axes")
-    p.add_argument("--quick", action="store_true", help="small probe budget and test subset (minutes on a CPU)")
+    size = p.add_mutually_exclusive_group()
+    size.add_argument("--quick", action="store_true",
+                      help="smoke test: 12 s of test audio per corpus, 40-step probes (a few minutes on a CPU)")
+    size.add_argument("--full", action="store_true",
+                      help="every test file, 400-step probes and ASR word error rate (the default measures 40 s of "
+                           "test audio per corpus with 150-step probes, under 10 minutes for the built-ins)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=_cmd_bench)
     return p
@@ -56,7 +61,8 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     from audiolatent.bench.runner import format_table, run_bench
 
     tokenizers = args.tokenizer or _default_tokenizers()
-    results = run_bench(tokenizers, data=args.data, out=args.out, metrics=args.metrics, quick=args.quick,
+    preset = "quick" if args.quick else "full" if args.full else "standard"
+    results = run_bench(tokenizers, data=args.data, out=args.out, metrics=args.metrics, preset=preset,
                         progress=not args.no_progress)
     report = write_report(results, args.out)
     print(format_table(results))

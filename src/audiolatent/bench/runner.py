@@ -16,8 +16,9 @@ split) and, per tokenizer:
    ``rate.bits_per_second`` is the nominal rate of discrete latents (None for continuous ones,
    whose ``values_per_second`` is reported instead) and ``rate.entropy_bits_per_second`` the
    order-0 entropy-coded rate.
-3. **streaming** — :func:`audiolatent.bench.streaming.measure_streaming` (the declared values,
-   marked ``probed: False``, for tokenizers with ``deterministic = False`` such as Codec2).
+3. **streaming** — :func:`audiolatent.bench.streaming.measure_streaming` (for tokenizers with
+   ``deterministic = False`` such as Codec2: the encoder probed, the round trip declared,
+   marked ``probed: False``).
 4. **modelability** — :func:`audiolatent.bench.modelability.measure_modelability`, probes trained
    on the train split's latents (all corpora pooled) and scored on the test split's, with the
    phoneme probe on the files that carry phone alignments. Skipped for the ``classical``

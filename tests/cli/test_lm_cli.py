@@ -1,5 +1,6 @@
 """``audiolatent lm train`` and ``audiolatent generate``: train tiny LMs on a synthetic corpus, continue
-a prompt with each (dmel-16k codes, mel-16k frames decoded with Griffin-Lim), and one-line errors."""
+a prompt with each (dmel-16k codes, codes of the shipped codec-16k-default, mel-16k frames decoded with
+Griffin-Lim), and one-line errors."""
 
 from __future__ import annotations
 
@@ -24,7 +25,8 @@ def runs(tmp_path_factory) -> dict:
     prompt = root / "prompt.wav"
     sf.write(prompt, 0.3 * np.sin(2 * np.pi * 220 * np.arange(3200) / 16000).astype(np.float32), 16000)
     out = {"root": root, "manifest": manifest, "prompt": prompt}
-    for kind, tokenizer, model in [("token", "dmel-16k", "token-small"), ("continuous", "mel-16k", "continuous-small")]:
+    for kind, tokenizer, model in [("token", "dmel-16k", "token-small"), ("codec", "codec-16k-default", "token-small"),
+                                   ("continuous", "mel-16k", "continuous-small")]:
         args = ["lm", "train", "--tokenizer", tokenizer, "--data", str(manifest), "--model", model,
                 "--out", str(root / kind), "--steps", "4", "--no-progress"]
         for item in TINY + [f"data.cache_dir={root / 'cache'}"] + (["model.pattern=parallel"] if kind == "token" else []):
@@ -34,7 +36,7 @@ def runs(tmp_path_factory) -> dict:
     return out
 
 
-@pytest.mark.parametrize("kind", ["token", "continuous"])
+@pytest.mark.parametrize("kind", ["token", "codec", "continuous"])
 def test_generate_writes_prompt_plus_continuation(runs, kind, tmp_path):
     target = tmp_path / "out.wav"
     assert main(["generate", "--lm", str(runs[kind]), "--prompt", str(runs["prompt"]), "--seconds", "0.3",

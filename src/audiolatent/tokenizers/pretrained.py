@@ -1,0 +1,42 @@
+"""Trained tokenizers shipped inside the package: ``codec-16k-default``.
+
+The checkpoint directories live in ``audiolatent/pretrained/<name>/`` (``config.yaml`` +
+``model.safetensors``, int8 weights: see :mod:`audiolatent.core.checkpoint`), so they load
+offline from an installed wheel. ``config.yaml`` also records how the weights were made
+(``training``: recipe, command, steps, wall time, machine).
+
+``codec-16k-default`` is the project's default streaming speech codec: trained with the
+``default-16k`` recipe (``configs/train/default-16k.yaml``) on the train split of the built-in
+``speech_real`` corpus; causal, 20 ms algorithmic latency, RVQ 4 x 256 at 50 Hz = 1.6 kbps. The
+README has its training curve and its quality beside Codec2 and Opus.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from audiolatent.core.checkpoint import load_checkpoint
+from audiolatent.core.errors import CheckpointError
+from audiolatent.core.registry import register_tokenizer
+
+__all__ = ["PRETRAINED_DIR", "pretrained_path", "DEFAULT_CODEC"]
+
+PRETRAINED_DIR = Path(__file__).resolve().parent.parent / "pretrained"
+DEFAULT_CODEC = "codec-16k-default"
+
+
+def pretrained_path(name: str) -> Path:
+    """The packaged checkpoint directory of ``name`` (CheckpointError if it is not shipped)."""
+    path = PRETRAINED_DIR / name
+    if not (path / "config.yaml").is_file():
+        raise CheckpointError(f"{name}: packaged checkpoint missing at {path} (a broken install? reinstall audiolatent)")
+    return path
+
+
+register_tokenizer(
+    DEFAULT_CODEC,
+    lambda: load_checkpoint(pretrained_path(DEFAULT_CODEC)),
+    "default streaming speech codec (trained, shipped): STFT+ConvNeXt -> RVQ 4x256 @ 50 Hz = 1.6 kbps -> "
+    "Vocos iSTFT, causal, 20 ms",
+    "neural",
+)

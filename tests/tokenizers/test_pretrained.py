@@ -1,0 +1,82 @@
+"""The shipped codec-16k-default: registered, loadable offline, within its spec, and streaming."""
+
+import pytest
+import torch
+
+from audiolatent import load_tokenizer
+from audiolatent.core.audio import load_audio
+from audiolatent.core.config import load_yaml
+from audiolatent.core.registry import list_tokenizers
+from audiolatent.data.corpus import builtin_corpus
+from audiolatent.data.manifest import read_manifest
+from audiolatent.testing import random_chunk_sizes
+from audiolatent.tokenizers.long import slice_latent
+from audiolatent.tokenizers.pretrained import DEFAULT_CODEC, pretrained_path
+
+
+@pytest.fixture(scope="module")
+def codec():
+    return load_tokenizer(DEFAULT_CODEC)
+
+
+@pytest.fixture(scope="module")
+def speech(codec):
+    """The first 1.2 s of a built-in speech_real test file (real speech, not noise)."""
+    entry = next(e for e in read_manifest(builtin_corpus("speech_real")) if e.split == "test" and e.duration >= 1.2)
+    audio, _ = load_audio(entry.path, sample_rate=codec.sample_rate, mono=True)
+    return audio[..., : 60 * codec.hop_length]
+
+
+def test_it_is_registered_and_meets_its_spec(codec):
+    entry = next(e for e in list_tokenizers() if e.name == DEFAULT_CODEC)
+    assert entry.family == "neural"
+    info = codec.describe()
+    assert info["causal"] and info["lookahead_samples"] == 0
+    assert info["algorithmic_latency_ms"] <= 40.0
+    assert info["nominal_bits_per_second"] <= 1600.0
+    assert info["sample_rate"] == 16000
+
+
+def test_the_package_carries_small_weights_and_their_provenance():
+    path = pretrained_path(DEFAULT_CODEC)
+    assert (path / "model.safetensors").stat().st_size < 8e6
+    data = load_yaml(path / "config.yaml")
+    assert data["weights"] == "int8"
+    training = data["training"]
+    assert training["recipe"].endswith("default-16k.yaml") and training["steps"] > 0
+    assert all("speech_real" in str(d) for d in training["data"])
+
+
+@torch.no_grad()
+def test_streaming_encode_and_decode_equal_offline_on_speech(codec, speech):
+    offline = codec.encode(speech)
+    for seed in range(3):
+        sizes = random_chunk_sizes(speech.shape[-1], codec.hop_length, torch.Generator().manual_seed(seed), max_units=5)
+        with codec.streaming(1):
+            parts, start = [], 0
+            for size in sizes:
+                parts.append(codec.encode(speech[..., start : start + size]).streams[0].values)
+                start += size
+        assert torch.equal(torch.cat(parts, -1), offline.streams[0].values), f"codes differ for chunks {sizes}"
+    reference = codec.decode(offline)
+    n_frames = offline.streams[0].num_frames
+    for seed in range(3):
+        sizes = random_chunk_sizes(n_frames, 1, torch.Generator().manual_seed(10 + seed), max_units=5)
+        with codec.streaming(1):
+            outs, start = [], 0
+            for size in sizes:
+                outs.append(codec.decode(slice_latent(codec, offline, start, start + size)))
+                start += size
+        assert (torch.cat(outs, -1) - reference).abs().max() <= 1e-5
+
+
+@torch.no_grad()
+def test_it_reconstructs_speech(codec, speech):
+    from audiolatent.bench.align import align
+    from audiolatent.bench.distortion import mel_distance
+
+    recon = codec.decode(codec.encode(speech))
+    ref, est, _ = align(speech, recon, 4 * codec.hop_length)
+    noise = 0.05 * torch.randn_like(ref)
+    # a trained codec is far closer to the input than noise is (mel distance 0 = identical)
+    assert float(mel_distance(ref, est, 16000)[0]) < 0.5 * float(mel_distance(ref, noise, 16000)[0])

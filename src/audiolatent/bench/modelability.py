@@ -98,7 +98,7 @@ class ProbeBudget:
 DEFAULT_BUDGET = ProbeBudget()
 #: the default bench's budget (``audiolatent bench`` with no flag): the five built-ins on the
 #: built-in corpus in under 10 minutes on a 2-core CPU, identical for every tokenizer
-STANDARD_BUDGET = ProbeBudget(steps=150, dim=48, batch_frames=1024, window_frames=96, prompt_seconds=0.5,
+STANDARD_BUDGET = ProbeBudget(steps=300, dim=48, batch_frames=1024, window_frames=96, prompt_seconds=0.5,
                               continuation_seconds=1.0, n_continuations=3, phone_steps=200, max_probe_codebooks=8,
                               max_phone_train_frames=6000)
 #: ``--quick``: a smoke test of every axis in a couple of minutes

@@ -96,7 +96,7 @@ _NO_ASR = "offline ASR takes minutes of CPU per tokenizer; run with --full"
 PRESETS = {
     "quick": BenchPreset("quick", 12.0, QUICK_BUDGET, dict(seconds=1.0, probe_seconds=0.5, repeats=1, max_chunks=40),
                          {"asr_wer": _NO_ASR}),
-    "standard": BenchPreset("standard", 40.0, STANDARD_BUDGET, dict(seconds=2.0, probe_seconds=1.0, repeats=2, max_chunks=100),
+    "standard": BenchPreset("standard", 60.0, STANDARD_BUDGET, dict(seconds=2.0, probe_seconds=1.0, repeats=2, max_chunks=100),
                             {"asr_wer": _NO_ASR}),
     "full": BenchPreset("full", None, DEFAULT_BUDGET),
 }

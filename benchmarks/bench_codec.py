@@ -32,7 +32,6 @@ import argparse
 import multiprocessing as mp
 import statistics
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -40,16 +39,6 @@ import torch
 from audiolatent.tokenizers.codec import NeuralCodec, build_codec
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "codecs"
-
-
-def median_seconds(fn: Callable[[], object], repeats: int) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def params(model: torch.nn.Module) -> int:

@@ -9,7 +9,7 @@
    ``docs/default-codec-curve.png``.
 
 The wall time is the span from the run's ``run.json`` to the final checkpoint (evaluations and
-checkpoint writes included); ``steps_per_second`` in metrics.jsonl gives the pure step time.
+checkpoint writes included).
 """
 
 from __future__ import annotations
@@ -76,10 +76,8 @@ def main() -> None:
     step = args.step or int((run / "latest").read_text().strip().rsplit("_", 1)[-1])
     checkpoint = run / "checkpoints" / f"step_{step:06d}"
     info = json.loads((run / "run.json").read_text())
-    train, _ = read_metrics(run)
     started = os.path.getmtime(run / "run.json")
     finished = os.path.getmtime(checkpoint / "model.safetensors")
-    step_seconds = sum(50 / r["steps_per_second"] for r in train if r["step"] <= step and r["steps_per_second"] > 0)
     env = info["environment"]
     training = {
         "recipe": "configs/train/default-16k.yaml",
@@ -87,7 +85,6 @@ def main() -> None:
         "data": info["data"],
         "steps": step,
         "wall_seconds": round(finished - started),
-        "step_seconds": round(step_seconds),
         "machine": f"{env.get('platform')}, {env.get('machine')}, {env.get('torch_threads')} torch threads, cuda {env.get('cuda')}",
         "versions": {k: env.get(k) for k in ("audiolatent", "torch", "python")},
         "started_utc": datetime.fromtimestamp(started, timezone.utc).isoformat(timespec="seconds"),

@@ -47,6 +47,20 @@ from audiolatent.nn.latency import measure_lookahead
 __all__ = ["measure_streaming", "probe_round_trip_lookahead", "probe_encoder_lookahead"]
 
 
+def _probe_middle(tokenizer: Tokenizer, fn, n_samples: int, hop: int, windows: int, batch_size: int, seed: int,
+                  atol: float) -> int | None:
+    """``measure_lookahead`` of ``fn`` (audio in) over every phase of ``windows`` hop windows from the
+    middle of the signal; None when the first output already depends on the end of the signal."""
+    tok_hop = tokenizer.hop_length
+    start = (n_samples // 2) - (n_samples // 2) % tok_hop
+    positions = range(start, start + windows * tok_hop)
+    try:
+        return measure_lookahead(torch.inference_mode()(fn), n_samples, tokenizer.channels, hop, positions=positions,
+                                 batch_size=batch_size, seed=seed, atol=atol)
+    except ValueError:  # output 0 changed: the output depends on the whole signal
+        return None
+
+
 def probe_round_trip_lookahead(
     tokenizer: Tokenizer, n_samples: int, *, windows: int = 2, batch_size: int = 16, atol: float = 1e-6, seed: int = 0
 ) -> int | None:
@@ -57,21 +71,12 @@ def probe_round_trip_lookahead(
     each), so one perturbation that happens not to change a quantised code cannot hide the
     dependency.
     """
-    hop = tokenizer.hop_length
-    start = (n_samples // 2) - (n_samples // 2) % hop
-    positions = range(start, start + windows * hop)
 
-    @torch.inference_mode()
     def round_trip(x: torch.Tensor) -> torch.Tensor:
         return tokenizer.decode(tokenizer.encode(x.to(tokenizer.device))).float().cpu()
 
-    try:
-        reach = measure_lookahead(
-            round_trip, n_samples, tokenizer.channels, 1, positions=positions, batch_size=batch_size, seed=seed, atol=atol
-        )
-    except ValueError:  # output 0 changed: the output depends on the whole signal
-        return None
-    return reach - (hop - 1)
+    reach = _probe_middle(tokenizer, round_trip, n_samples, 1, windows, batch_size, seed, atol)
+    return None if reach is None else reach - (tokenizer.hop_length - 1)
 
 
 def probe_encoder_lookahead(
@@ -85,22 +90,16 @@ def probe_encoder_lookahead(
     generator) this is the part of the round trip that can be probed: the encoder's reach past
     each frame, which the declared round-trip lookahead must cover.
     """
-    hop = tokenizer.hop_length
-    start = (n_samples // 2) - (n_samples // 2) % hop
-    positions = range(start, start + windows * hop)
 
-    @torch.inference_mode()
     def encoder(x: torch.Tensor) -> torch.Tensor:
         latent = tokenizer.encode(x.to(tokenizer.device))
         return torch.cat([s.values.float().cpu() for s in latent.streams], dim=1)
 
-    try:
-        return measure_lookahead(encoder, n_samples, tokenizer.channels, hop, positions=positions, batch_size=batch_size, seed=seed)
-    except ValueError:
-        return None
+    return _probe_middle(tokenizer, encoder, n_samples, tokenizer.hop_length, windows, batch_size, seed, 0.0)
 
 
-def _time(fn, repeats: int) -> float:
+def _median_seconds(fn, repeats: int) -> float:
+    """Median wall time of ``repeats`` calls of ``fn`` after one warm-up call."""
     fn()  # warm-up
     times = []
     for _ in range(repeats):
@@ -203,8 +202,8 @@ def _test_signal(tokenizer: Tokenizer, n_samples: int, seed: int) -> torch.Tenso
 def _offline_rtf(tokenizer: Tokenizer, audio: torch.Tensor, repeats: int) -> dict:
     seconds = audio.shape[-1] / tokenizer.sample_rate
     latent = tokenizer.encode(audio)
-    return {"encode_rtf": _time(lambda: tokenizer.encode(audio), repeats) / seconds,
-            "decode_rtf": _time(lambda: tokenizer.decode(latent), repeats) / seconds}
+    return {"encode_rtf": _median_seconds(lambda: tokenizer.encode(audio), repeats) / seconds,
+            "decode_rtf": _median_seconds(lambda: tokenizer.decode(latent), repeats) / seconds}
 
 
 def _declared_round_trip(tokenizer: Tokenizer, result: dict, n_samples: int, n_probe: int, repeats: int, seed: int) -> dict:

@@ -17,6 +17,22 @@ import sys
 __all__ = ["add_train_parser", "run_train"]
 
 
+def config_overrides(args: argparse.Namespace) -> list[str]:
+    """The ``--set key=value`` overrides, plus ``steps=N`` from ``--steps``."""
+    overrides = list(args.set or [])
+    if args.steps is not None:
+        overrides.append(f"steps={args.steps}")
+    return overrides
+
+
+def fit_and_close(trainer) -> dict:
+    """``trainer.fit()``, leaving the process group whatever happens."""
+    try:
+        return trainer.fit()
+    finally:
+        trainer.close()
+
+
 def run_train(args: argparse.Namespace) -> int:
     """Build the config and the :class:`~audiolatent.train.trainer.Trainer` from parsed args and fit."""
     from audiolatent.core.errors import ConfigError
@@ -25,16 +41,10 @@ def run_train(args: argparse.Namespace) -> int:
 
     if args.resume and args.init_from:
         raise ConfigError("--resume and --init-from exclude each other (resume restores the weights itself)")
-    overrides = list(args.set or [])
-    if args.steps is not None:
-        overrides.append(f"steps={args.steps}")
-    config = load_train_config(args.config, overrides)
+    config = load_train_config(args.config, config_overrides(args))
     trainer = Trainer(config, args.data, args.out, resume=args.resume, init_from=args.init_from,
                       device=args.device, progress=False if args.no_progress else None)
-    try:
-        result = trainer.fit()
-    finally:
-        trainer.close()
+    result = fit_and_close(trainer)
     if trainer.ctx.is_main:
         state = "stopped" if result["stopped_early"] else "finished"
         print(f"audiolatent train: {state} at step {result['step']}; checkpoint {result['checkpoint']}", file=sys.stderr)

@@ -20,11 +20,13 @@ sees one forward per backward). In the generator pass they run unwrapped with
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Mapping
 
 import torch
 from torch import nn
 
+from audiolatent.core.errors import ConfigError
 from audiolatent.train.balancer import LossCombiner
 from audiolatent.train.config import LossConfig
 from audiolatent.train.losses import (
@@ -42,6 +44,21 @@ __all__ = ["CodecObjective", "BOTTLENECK_LOSSES"]
 BOTTLENECK_LOSSES = ("commitment", "codebook", "kl", "entropy")
 
 
+def _build_loss(field: str, cls: type[nn.Module], options: object, *args: object) -> nn.Module:
+    """``cls(*args, **options)``; a bad ``losses.<field>`` is a :class:`ConfigError` naming it."""
+    if not isinstance(options, dict):
+        raise ConfigError(f"losses.{field}: expected a mapping of {cls.__name__} arguments, got {options!r}")
+    accepted = [p for p in inspect.signature(cls.__init__).parameters if p not in ("self", "sample_rate")]
+    unknown = sorted(set(options) - set(accepted))
+    if unknown:
+        raise ConfigError(f"losses.{field}: unknown option(s) {unknown}; {cls.__name__} accepts {accepted}"
+                          " (in --set, write YAML mappings with a space after each colon: {sc_weight: 1.0})")
+    try:
+        return cls(*args, **options)
+    except (TypeError, ValueError) as error:
+        raise ConfigError(f"losses.{field}: {error}") from error
+
+
 class CodecObjective(nn.Module):
     """Loss modules and weights of one run (built once; holds the balancer's moving averages).
 
@@ -56,8 +73,8 @@ class CodecObjective(nn.Module):
                  reduce_norms: Callable[[torch.Tensor], torch.Tensor] | None = None) -> None:
         super().__init__()
         self.config = config
-        self.mel = MultiResolutionMelLoss(sample_rate, **config.mel_options) if config.mel > 0 else None
-        self.stft = MultiResolutionSTFTLoss(**config.stft_options) if config.stft > 0 else None
+        self.mel = _build_loss("mel_options", MultiResolutionMelLoss, config.mel_options, sample_rate) if config.mel > 0 else None
+        self.stft = _build_loss("stft_options", MultiResolutionSTFTLoss, config.stft_options) if config.stft > 0 else None
         names = ["mel", "stft", "time_l1"] + (["adversarial", "feature_matching"] if adversarial else [])
         weights = {name: getattr(config, name) for name in names if getattr(config, name) > 0}
         if not weights:

@@ -113,6 +113,59 @@ def test_init_from_loads_weights_with_fresh_optimiser(dataset, tmp_path):
     assert trainer.step == 0 and not trainer.optimizer.state
 
 
+@pytest.mark.parametrize("weights", ["int8", "float16"])
+def test_init_from_a_compressed_export_dequantises(dataset, tmp_path, weights):
+    """Fine-tuning a shipped (int8) or float16 export starts from its dequantised weights."""
+    from audiolatent.core.checkpoint import save_checkpoint
+
+    train(tiny_config(steps=2), dataset, tmp_path / "first")
+    from audiolatent.train.checkpointing import resolve_checkpoint
+
+    exported = load_tokenizer(str(resolve_checkpoint(tmp_path / "first")))
+    save_checkpoint(exported, tmp_path / "export", weights=weights)
+    reference = load_tokenizer(str(tmp_path / "export")).state_dict()  # load_checkpoint's dequantisation
+    trainer = Trainer(load_train_config(tiny_config(steps=2)), [str(dataset)], tmp_path / "second",
+                      init_from=tmp_path / "export", progress=False)
+    state = trainer.codec.state_dict()
+    assert all(torch.equal(state[k], reference[k]) for k in reference)
+    assert not all(torch.equal(state[k], exported.state_dict()[k]) for k in state if state[k].is_floating_point())
+
+
+def test_init_from_accepts_the_name_of_a_shipped_codec():
+    from audiolatent.train.checkpointing import resolve_checkpoint
+    from audiolatent.tokenizers.pretrained import pretrained_path
+
+    assert resolve_checkpoint("codec-16k-default") == pretrained_path("codec-16k-default")
+    checkpoint = load_training_checkpoint("codec-16k-default", need_state=False)
+    assert all(v.dtype != torch.int8 for v in checkpoint.weights.values())
+    assert not any(k.endswith("__scale__") for k in checkpoint.weights)
+    with pytest.raises(CheckpointError, match="no checkpoint there"):
+        resolve_checkpoint("no-such-codec")
+
+
+def test_init_partial_loads_what_fits_and_lists_the_rest(dataset, tmp_path):
+    """A bigger last codebook count changes one tensor family only: --init-partial loads the rest."""
+    train(tiny_config(steps=2), dataset, tmp_path / "first")
+    wider = tiny_config(steps=2, model={**TINY_MODEL, "bottleneck": {"kind": "rvq", "n_codebooks": 2, "codebook_size": 32}})
+    with pytest.raises(CheckpointError, match="init-partial"):
+        Trainer(load_train_config(wider), [str(dataset)], tmp_path / "strict", init_from=tmp_path / "first")
+    with pytest.raises(ConfigError, match="init_partial needs init_from"):
+        Trainer(load_train_config(wider), [str(dataset)], tmp_path / "none", init_partial=True)
+    trainer = Trainer(load_train_config(wider), [str(dataset)], tmp_path / "second", init_from=tmp_path / "first",
+                      init_partial=True, progress=False)
+    weights = load_training_checkpoint(tmp_path / "first").weights
+    state = trainer.codec.state_dict()
+    fresh = trainer.initialised_from["fresh"]
+    assert fresh and all("bottleneck" in k for k in fresh)
+    assert all(state[k].shape != weights[k].shape for k in fresh if k in weights)
+    loaded = [k for k in state if k not in fresh]
+    assert any(k.startswith("encoder.") for k in loaded) and all(torch.equal(state[k], weights[k]) for k in loaded)
+    trainer.fit()
+    trainer.close()
+    run = json.loads((tmp_path / "second" / "run.json").read_text())
+    assert run["initialised_from"]["partial"] is True and run["initialised_from"]["fresh"] == fresh
+
+
 def test_missing_and_corrupt_checkpoints_raise_checkpoint_error(dataset, tmp_path):
     config = load_train_config(tiny_config(steps=2, checkpoint_every=0))
     with pytest.raises(CheckpointError, match="no checkpoint"):
@@ -181,6 +234,22 @@ def test_config_loading_and_overrides(tmp_path):
         load_train_config(train_yaml, ["precision=fp16"])
     with pytest.raises(ConfigError, match="not found"):
         load_train_config({"model": "nope.yaml"})
+
+
+def test_bad_loss_options_are_config_errors_naming_the_field():
+    from audiolatent.train.config import LossConfig
+    from audiolatent.train.objective import CodecObjective
+
+    # "{sc_weight:1.0}" without a space parses as the key "sc_weight:1.0" in YAML
+    bad = LossConfig(stft=1.0, stft_options={"sc_weight:1.0": None})
+    with pytest.raises(ConfigError, match=r"losses\.stft_options: unknown option.*sc_weight:1\.0.*space after each colon"):
+        CodecObjective(bad, 16000, adversarial=False)
+    with pytest.raises(ConfigError, match=r"losses\.mel_options: .*same length"):
+        CodecObjective(LossConfig(mel_options={"window_lengths": [64, 128], "n_mels": [10]}), 16000, adversarial=False)
+    with pytest.raises(ConfigError, match=r"losses\.stft_options: expected a mapping"):
+        CodecObjective(LossConfig(stft=1.0, stft_options=[1, 2]), 16000, adversarial=False)
+    good = CodecObjective(LossConfig(stft=1.0, stft_options={"sc_weight": 1.0, "mag_weight": 0.0}), 16000, adversarial=False)
+    assert good.stft.sc_weight == 1.0 and good.stft.mag_weight == 0.0
 
 
 def test_lr_schedules():

@@ -42,7 +42,9 @@ def run_train(args: argparse.Namespace) -> int:
     if args.resume and args.init_from:
         raise ConfigError("--resume and --init-from exclude each other (resume restores the weights itself)")
     config = load_train_config(args.config, config_overrides(args))
-    trainer = Trainer(config, args.data, args.out, resume=args.resume, init_from=args.init_from,
+    if args.init_partial and not args.init_from:
+        raise ConfigError("--init-partial needs --init-from CKPT")
+    trainer = Trainer(config, args.data, args.out, resume=args.resume, init_from=args.init_from, init_partial=args.init_partial,
                       device=args.device, progress=False if args.no_progress else None)
     result = fit_and_close(trainer)
     if trainer.ctx.is_main:
@@ -70,6 +72,9 @@ def add_train_parser(subparsers: argparse._SubParsersAction) -> argparse.Argumen
     p.add_argument("--resume", action="store_true", help="continue exactly from OUT's latest checkpoint")
     p.add_argument("--init-from", default=None, metavar="CKPT",
                    help="start from these weights (checkpoint or run folder) with fresh optimisers at step 0")
+    p.add_argument("--init-partial", action="store_true",
+                   help="with --init-from: load only the tensors whose name and shape fit the configured model "
+                   "(e.g. after changing the decoder head); the others start fresh and are listed")
     p.add_argument("--steps", type=int, default=None, help="total optimiser steps (overrides the config)")
     p.add_argument("--device", default=None, help="torch device (default: cuda:LOCAL_RANK if available, else cpu)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")

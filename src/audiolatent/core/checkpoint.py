@@ -38,7 +38,7 @@ from audiolatent.core.errors import CheckpointError, ConfigError
 if TYPE_CHECKING:
     from audiolatent.core.tokenizer import Tokenizer
 
-__all__ = ["save_checkpoint", "load_checkpoint", "write_model_files", "CONFIG_FILE", "WEIGHTS_FILE", "WEIGHT_FORMATS"]
+__all__ = ["save_checkpoint", "load_checkpoint", "write_model_files", "decompress_weights", "CONFIG_FILE", "WEIGHTS_FILE", "WEIGHT_FORMATS"]
 
 CONFIG_FILE = "config.yaml"
 WEIGHTS_FILE = "model.safetensors"
@@ -66,7 +66,9 @@ def _compress(module: torch.nn.Module, state: dict[str, torch.Tensor], weights: 
     return out
 
 
-def _decompress(state: dict[str, torch.Tensor], expected: dict[str, torch.Tensor], where: Path) -> dict[str, torch.Tensor]:
+def decompress_weights(state: dict[str, torch.Tensor], expected: dict[str, torch.Tensor], where: Path) -> dict[str, torch.Tensor]:
+    """Float tensors from a stored state dict of any ``WEIGHT_FORMATS`` (int8 dequantised with its
+    per-channel scales; each float cast to the dtype of its ``expected`` counterpart, if any)."""
     out = {}
     for name, value in state.items():
         if name.endswith(_SCALE):
@@ -155,7 +157,7 @@ def load_checkpoint(directory: str | os.PathLike) -> "Tokenizer":
             state = load_file(str(weights_path))
         except (SafetensorError, OSError, ValueError) as exc:
             raise CheckpointError(f"{weights_path}: corrupt weights file ({' '.join(str(exc).split())})") from None
-        state = _decompress(state, expected, weights_path)
+        state = decompress_weights(state, expected, weights_path)
         missing = sorted(set(expected) - set(state))
         unexpected = sorted(set(state) - set(expected))
         if missing or unexpected:

@@ -34,7 +34,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file
 
 from audiolatent.core.atomic import atomic_dir, atomic_path
-from audiolatent.core.checkpoint import CONFIG_FILE, WEIGHTS_FILE, write_model_files
+from audiolatent.core.checkpoint import CONFIG_FILE, WEIGHTS_FILE, decompress_weights, write_model_files
 from audiolatent.core.config import load_yaml
 from audiolatent.core.errors import CheckpointError, ConfigError
 
@@ -123,13 +123,19 @@ def save_training_checkpoint(out: str | os.PathLike, step: int, codec: "Tokenize
 
 
 def resolve_checkpoint(path: str | os.PathLike) -> Path:
-    """The checkpoint directory meant by ``path``: a ``step_*`` directory, or a run folder
-    (its ``latest`` pointer, else its newest ``checkpoints/step_*``).
+    """The checkpoint directory meant by ``path``: a ``step_*`` directory, a run folder (its
+    ``latest`` pointer, else its newest ``checkpoints/step_*``), or the name of a codec shipped in
+    the package (``codec-16k-default``) when no such path exists.
 
     Raises:
         CheckpointError: nothing checkpoint-like at ``path``.
     """
     path = Path(path)
+    if not path.exists() and len(path.parts) == 1:
+        from audiolatent.tokenizers.pretrained import PRETRAINED_DIR, pretrained_path
+
+        if (PRETRAINED_DIR / path.name).is_dir():  # a shipped codec by name: codec-16k-default
+            return pretrained_path(path.name)
     if (path / CONFIG_FILE).is_file() or _NAME.match(path.name):
         if not path.is_dir():
             raise CheckpointError(f"{path}: checkpoint directory does not exist")
@@ -178,7 +184,7 @@ def load_training_checkpoint(path: str | os.PathLike, need_state: bool = True) -
     if "config" not in config:
         raise CheckpointError(f"{cfg_path}: corrupt checkpoint config (no `config` section)")
     try:
-        weights = load_file(str(weights_path))
+        weights = decompress_weights(load_file(str(weights_path)), {}, weights_path)  # int8/float16 exports too
     except (SafetensorError, OSError, ValueError) as exc:
         raise CheckpointError(f"{weights_path}: corrupt weights file ({' '.join(str(exc).split())})") from None
     state = None

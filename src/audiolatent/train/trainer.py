@@ -46,7 +46,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from audiolatent.core.atomic import atomic_path
 from audiolatent.core.config import from_dict, to_dict
-from audiolatent.core.errors import AudioLatentError, CheckpointError
+from audiolatent.core.errors import AudioLatentError, CheckpointError, ConfigError
 from audiolatent.core.provenance import environment
 from audiolatent.data import AudioDataset, DataError, entries_from_path
 from audiolatent.tokenizers.codec import CodecConfig, NeuralCodec
@@ -98,6 +98,9 @@ class Trainer:
         resume: continue from ``out``'s latest checkpoint (CheckpointError if there is none).
         init_from: start from these codec weights (a checkpoint or run folder) with fresh
             optimisers and step 0.
+        init_partial: with ``init_from``, load only the tensors whose name and shape match the
+            configured model and leave the others at their fresh initialisation (e.g. a new
+            decoder head); the two lists are logged and kept in run.json.
         device: torch device; None = ``cuda:LOCAL_RANK`` if available, else CPU.
         progress: tqdm bar (None: when stderr is a terminal; never on ranks > 0).
 
@@ -106,7 +109,8 @@ class Trainer:
     """
 
     def __init__(self, config: TrainConfig, data: Sequence[str], out: str | Path, *, resume: bool = False,
-                 init_from: str | Path | None = None, device: str | None = None, progress: bool | None = None) -> None:
+                 init_from: str | Path | None = None, init_partial: bool = False, device: str | None = None,
+                 progress: bool | None = None) -> None:
         self.config = config
         self.out = Path(out)
         self.data_sources = [str(d) for d in data]
@@ -144,14 +148,20 @@ class Trainer:
         self.nonfinite_in_a_row = 0
         self.nonfinite_total = 0
         self.resumed_from = None
+        self.initialised_from: dict | None = None
+        if init_partial and init_from is None:
+            raise ConfigError("init_partial needs init_from (the checkpoint to take the matching tensors from)")
         if resume:
             self._load_resume()
         elif init_from is not None:
-            self._load_weights(init_from)
+            self.initialised_from = self._load_weights(init_from, partial=init_partial)
         self.logger = RunLogger(self.out, self.ctx.is_main, config.steps, self.step, progress)
         self.stop = StopSignals(self.logger, lambda: self.step)
         for notice in notices:
             self.logger.info(notice)
+        if self.initialised_from and self.initialised_from["fresh"]:
+            self.logger.info(f"--init-partial: {len(self.initialised_from['loaded'])} tensors loaded from "
+                             f"{self.initialised_from['source']}; fresh: {', '.join(self.initialised_from['fresh'])}")
         if config.precision == "bf16" and self.device.type != "cuda":
             self.logger.info("precision bf16 needs CUDA; training in fp32 on the CPU")
         self.model: nn.Module = self.codec
@@ -181,13 +191,26 @@ class Trainer:
                        f"{self.ctx.world_size}, {self.codec.num_parameters() / 1e6:.2f}M codec parameters")
         return train, evaluation, notices
 
-    def _load_weights(self, source: str | Path) -> None:
+    def _load_weights(self, source: str | Path, partial: bool = False) -> dict:
+        """Load codec weights; ``partial``: only tensors whose name and shape match. Returns what was loaded."""
         checkpoint = load_training_checkpoint(source, need_state=False)
+        weights = checkpoint.weights
+        current = self.codec.state_dict()
+        fresh: list[str] = []
+        if partial:
+            weights = {k: v for k, v in weights.items() if k in current and current[k].shape == v.shape}
+            fresh = sorted(set(current) - set(weights))
+            if not weights:
+                raise CheckpointError(f"{checkpoint.directory}: no tensor of this checkpoint fits the configured model")
+            current.update(weights)
+            weights = current
         try:
-            self.codec.load_state_dict(checkpoint.weights)
+            self.codec.load_state_dict(weights)
         except RuntimeError as exc:
             raise CheckpointError(f"{checkpoint.directory}: weights do not fit the configured model "
-                                  f"({' '.join(str(exc).split())[:300]})") from None
+                                  f"({' '.join(str(exc).split())[:300]}; --init-partial loads the tensors that fit)") from None
+        return {"source": str(checkpoint.directory), "partial": partial, "fresh": fresh,
+                "loaded": sorted(k for k in weights if k not in fresh)}
 
     def _load_resume(self) -> None:
         checkpoint = load_training_checkpoint(self.out, need_state=True)
@@ -327,7 +350,9 @@ class Trainer:
     # --- the loop ----------------------------------------------------------------------
     def _write_run_json(self) -> None:
         info = {"config": to_dict(self.config), "data": self.data_sources, "world_size": self.ctx.world_size,
-                "start_step": self.step, "resumed_from": self.resumed_from, "environment": environment()}
+                "start_step": self.step, "resumed_from": self.resumed_from,
+                "initialised_from": {k: v for k, v in (self.initialised_from or {}).items() if k != "loaded"} or None,
+                "environment": environment()}
         name = "run.json" if self.step == 0 else f"run.resume_{self.step:06d}.json"
         with atomic_path(self.out / name) as tmp:
             tmp.write_text(json.dumps(info, indent=2, default=str))

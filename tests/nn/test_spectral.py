@@ -63,6 +63,37 @@ def test_istft_head_is_causal(window):
     assert head.lookahead == 0 and measured == (-1 if window == "hann" else 0)
 
 
+@pytest.mark.parametrize("subframes", [2, 3])
+def test_istft_head_subframes_stream_like_offline_and_stay_causal(subframes):
+    """S synthesis frames per input frame: T frames -> T * S * hop samples, chunked == offline, and
+    input frame t reaches only samples >= t * S * hop (lookahead 0 at the input frame rate)."""
+    torch.manual_seed(0)
+    head = StreamingISTFTHead(8, 4 * HOP, HOP, channels=2, window="asymmetric", subframes=subframes)
+    z = torch.randn(2, 8, 13)
+    assert head(z).shape == (2, 2, 13 * subframes * HOP) and head.n_samples(13) == 13 * subframes * HOP
+    assert head.stride == subframes * HOP and head.proj.out_channels == 2 * 2 * (2 * HOP + 1) * subframes
+    assert check_streaming(head, z, 1) <= 1e-5
+    single = StreamingISTFTHead(8, 4 * HOP, HOP, window="asymmetric", subframes=subframes).double()
+    assert measure_lookahead(lambda x: single(x.double()), 24, 8, subframes * HOP, upsample=True) == single.lookahead == 0
+
+
+def test_istft_head_subframes_are_consecutive_synthesis_frames():
+    """The S spectra of input frame t are synthesis frames t * S .. t * S + S - 1: a two-sub-frame head
+    on T frames equals a one-sub-frame head on the 2T interleaved frames of its own projection."""
+    torch.manual_seed(1)
+    two = StreamingISTFTHead(6, 4 * HOP, HOP, subframes=2)
+    one = StreamingISTFTHead(6, 4 * HOP, HOP, subframes=1)  # its projection becomes the identity below
+    z = torch.randn(1, 6, 9)
+    n_bins = 2 * HOP + 1
+    per_frame = two.proj(z).view(1, 2 * n_bins, 2, 9)  # channels ((c * 2 + k) * n_bins + bin) * S + s
+    interleaved = per_frame.permute(0, 1, 3, 2).reshape(1, 2 * n_bins, 18)  # [.., t * S + s]
+    with torch.no_grad():
+        one.proj = torch.nn.Conv1d(2 * n_bins, 2 * n_bins, 1).requires_grad_(False)
+        one.proj.weight.copy_(torch.eye(2 * n_bins)[:, :, None])
+        one.proj.bias.zero_()
+        torch.testing.assert_close(two(z), one(interleaved), atol=1e-5, rtol=0)
+
+
 def test_istft_inverts_the_stft_of_the_same_window():
     """With the true spectrum of analysis frames and the same window, normalised causal OLA is exact
     (after the first n_fft - hop samples, which see fewer frames)."""

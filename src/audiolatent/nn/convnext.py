@@ -210,8 +210,10 @@ class VocosDecoder(StreamingModule):
         dimension: latent channels D.
         hop_length: samples per frame (the ISTFT hop).
         dim, n_layers, intermediate_dim, kernel_size, dilations: the ConvNeXt backbone.
-        n_fft: ISTFT frame length (default ``4 * hop_length``, as Vocos).
+        n_fft: ISTFT frame length (default ``4 * hop_length / subframes``, as Vocos).
         window, normalize: of the :class:`~audiolatent.nn.spectral.StreamingISTFTHead`.
+        subframes: synthesis frames per latent frame (ISTFT hop ``hop_length / subframes``): finer
+            time resolution and a shorter window for the same backbone.
         causal: causal backbone (streams, lookahead 0).
 
     Attributes: ``hop_length`` (= ``stride``), ``lookahead`` (output samples, 0), ``causal``,
@@ -232,10 +234,15 @@ class VocosDecoder(StreamingModule):
         window: str = "hann",
         normalize: bool = True,
         causal: bool = True,
+        subframes: int = 1,
     ) -> None:
         super().__init__()
+        if subframes < 1 or hop_length % subframes:
+            raise ValueError(f"vocos decoder: subframes ({subframes}) must be >= 1 and divide hop_length ({hop_length})")
+        synthesis_hop = hop_length // subframes
         self.backbone = ConvNeXtBackbone(dim, n_layers, dimension, intermediate_dim, kernel_size, None, dilations, causal=causal)
-        self.head = StreamingISTFTHead(dim, n_fft or 4 * hop_length, hop_length, channels=channels, window=window, normalize=normalize)
+        self.head = StreamingISTFTHead(dim, n_fft or 4 * synthesis_hop, synthesis_hop, channels=channels, window=window,
+                                       normalize=normalize, subframes=subframes)
         self.channels, self.dimension, self.causal = channels, dimension, causal
         self.hop_length = self.stride = hop_length
         self.lookahead = upsampling_lookahead([self.backbone, self.head])

@@ -25,6 +25,12 @@ placed at output samples ``[t * hop, t * hop + n_fft)``, ``T`` frames give ``T *
 the last ``n_fft - hop`` samples of the overlap-add are carried to the next call in streaming.
 Output sample ``n`` depends on frames ``<= n // hop`` only: lookahead 0.
 
+With ``subframes = S > 1`` the head predicts ``S`` consecutive synthesis frames per input frame
+(the pointwise conv outputs ``S`` spectra, hop ``hop_length``), so a frame-rate backbone drives a
+synthesis with ``S`` times finer time resolution and a ``S`` times shorter window at the same cost:
+input frame ``t`` owns sub-frames ``t * S ... t * S + S - 1`` and output samples
+``[t * S * hop, (t + 1) * S * hop)``; the head's stride is ``S * hop`` and its lookahead stays 0.
+
 Optional window-sum normalisation divides sample ``n`` by the *steady-state* envelope
 ``env[n mod hop] = sum_m w[n mod hop + m * hop] ** 2`` (the classic ISTFT normaliser): it depends
 on ``n mod hop`` only, so streaming and offline agree, and the first ``n_fft - hop`` samples
@@ -166,17 +172,19 @@ class _ISTFTState:
 
 
 class StreamingISTFTHead(StreamingModule):
-    """Vocos head with causal overlap-add: features ``[B, dim, T]`` -> audio ``[B, C, T * hop]``.
+    """Vocos head with causal overlap-add: features ``[B, dim, T]`` -> audio ``[B, C, T * S * hop]``.
 
     Args:
         dim: input feature channels.
         n_fft: synthesis frame length and FFT size (samples), ``>= hop_length`` (Vocos: 4 * hop).
-        hop_length: output samples per frame.
+        hop_length: output samples per synthesis frame.
+        subframes: synthesis frames ``S`` per input frame (see the module docstring).
         channels: output audio channels ``C``.
         window: ``"hann"`` (Vocos) or ``"asymmetric"`` (see the module docstring).
         normalize: divide by the steady-state squared-window envelope (streaming-consistent).
 
-    Attributes: ``stride`` (= ``hop_length``), ``lookahead`` (0 output samples), ``causal``.
+    Attributes: ``stride`` (= ``subframes * hop_length``, samples per input frame), ``lookahead``
+    (0 output samples), ``causal``.
     """
 
     causal = True
@@ -191,13 +199,17 @@ class StreamingISTFTHead(StreamingModule):
         channels: int = 1,
         window: str = "hann",
         normalize: bool = True,
+        subframes: int = 1,
     ) -> None:
         super().__init__()
         if hop_length < 1 or n_fft < hop_length:
             raise ValueError(f"need n_fft {n_fft} >= hop_length {hop_length} >= 1")
-        self.n_fft, self.hop_length, self.stride, self.channels = n_fft, hop_length, hop_length, channels
+        if subframes < 1:
+            raise ValueError(f"subframes must be >= 1, got {subframes}")
+        self.n_fft, self.hop_length, self.channels, self.subframes = n_fft, hop_length, channels, subframes
+        self.stride = subframes * hop_length
         self.n_bins = n_fft // 2 + 1
-        self.proj = nn.Conv1d(dim, channels * 2 * self.n_bins, 1)
+        self.proj = nn.Conv1d(dim, channels * 2 * self.n_bins * subframes, 1)
         w = causal_window(window, n_fft, hop_length, synthesis=True)
         self.register_buffer("window", w, persistent=False)
         envelope = torch.ones(hop_length)
@@ -207,25 +219,28 @@ class StreamingISTFTHead(StreamingModule):
         self.register_buffer("inverse_envelope", 1.0 / envelope, persistent=False)
 
     def n_samples(self, n_frames: int) -> int:
-        """Output samples for ``n_frames`` frames: ``n_frames * hop_length``."""
-        return n_frames * self.hop_length
+        """Output samples for ``n_frames`` input frames: ``n_frames * subframes * hop_length``."""
+        return n_frames * self.stride
 
     def _init_streaming_state(self, batch_size: int) -> _ISTFTState:
         return _ISTFTState(self.window.new_zeros(batch_size, self.channels, self.n_fft - self.hop_length))
 
     def spectrum(self, x: torch.Tensor) -> torch.Tensor:
-        """Complex spectrum ``[B, C, T, n_fft // 2 + 1]`` predicted from ``x [B, dim, T]``."""
+        """Complex spectrum ``[B, C, T * S, n_fft // 2 + 1]`` (synthesis frames) from ``x [B, dim, T]``."""
         b, _, t = x.shape
-        out = self.proj(x).view(b, self.channels, 2, self.n_bins, t).transpose(-1, -2)
+        s = self.subframes
+        out = self.proj(x).view(b, self.channels, 2, self.n_bins, s, t).permute(0, 1, 2, 5, 4, 3)
+        out = out.reshape(b, self.channels, 2, t * s, self.n_bins)
         log_magnitude, phase = out[:, :, 0], out[:, :, 1]
         magnitude = log_magnitude.clamp(max=_MAX_LOG_MAGNITUDE).exp()
         return torch.complex(magnitude * phase.cos(), magnitude * phase.sin())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``x [B, dim, T]`` -> ``[B, C, T * hop_length]``."""
+        """``x [B, dim, T]`` -> ``[B, C, T * subframes * hop_length]``."""
         self._check_streaming_batch(x)
         b, _, t = x.shape
-        n_out = t * self.hop_length
+        n_out = t * self.stride
+        t = t * self.subframes  # synthesis frames
         if t == 0:
             return x.new_zeros(b, self.channels, 0)
         frames = torch.fft.irfft(self.spectrum(x), n=self.n_fft, dim=-1) * self.window  # [B, C, T, n_fft]

@@ -44,3 +44,44 @@ def test_different_lengths_and_batches():
     est = torch.cat([torch.zeros(2, 1, 12), ref], -1)[..., :5100]
     r, e, d = align(ref, est, 50)
     assert d == 12 and torch.equal(r, e)
+
+
+def _random_phase(speech: torch.Tensor, seed: int) -> torch.Tensor:
+    """``speech`` resynthesised from its STFT magnitudes with random phases (a phase-free decoder)."""
+    window = torch.hann_window(512, dtype=torch.float64)
+    spec = torch.stft(speech[0, 0].double(), 512, 128, window=window, return_complex=True)
+    phase = torch.rand(spec.shape, generator=torch.Generator().manual_seed(seed), dtype=torch.float64) * 2 * torch.pi
+    return torch.istft(torch.polar(spec.abs(), phase), 512, 128, window=window, length=speech.shape[-1])[None, None]
+
+
+@pytest.mark.parametrize("delay", [0, 37, -53, 240])
+def test_envelope_guided_delay_of_a_phase_free_resynthesis(speech, delay):
+    """Same magnitudes, random phases: the waveform correlation is weak at every lag, the envelope
+    fixes the lag to within W // 2 (5 ms window at 16 kHz)."""
+    est = torch.roll(_random_phase(speech, seed=delay % 7), delay, dims=-1)[..., 8000:48000]
+    ref = speech[..., 8000:48000]
+    found, peak = estimate_delay(ref, est, max_lag=1280, envelope_window=80)
+    assert abs(found - delay) <= 40, (found, delay)
+    assert abs(peak) < 0.5  # no waveform match to speak of
+
+
+def test_the_envelope_guide_fixes_what_the_plain_maximum_gets_wrong(speech):
+    """On this phase-free resynthesis the plain waveform maximum lands tens of ms away."""
+    est = _random_phase(speech, seed=3)[..., 8000:48000]
+    ref = speech[..., 8000:48000]
+    plain, _ = estimate_delay(ref, est, max_lag=1280)
+    guided, _ = estimate_delay(ref, est, max_lag=1280, envelope_window=80)
+    assert abs(guided) <= 40 and abs(plain) > 160, (plain, guided)
+
+
+@pytest.mark.parametrize("delay", [0, 37, -53, 400])
+def test_envelope_guide_keeps_exact_delays_exact(speech, delay):
+    ref = speech[..., 8000:40000]
+    est = torch.roll(speech, delay, dims=-1)[..., 8000:40000]
+    ref_aligned, est_aligned, found = align(ref, est, max_lag=800, envelope_window=80)
+    assert found == delay and torch.equal(ref_aligned, est_aligned)
+
+
+def test_bad_envelope_window():
+    with pytest.raises(ValueError, match="envelope_window"):
+        estimate_delay(torch.ones(10), torch.ones(10), 2, envelope_window=-1)

@@ -68,6 +68,8 @@ DEFAULT_TOKENIZERS = ("mel-16k", "dmel-16k", "codec-16k-default", "opus-6k", "co
 #: built-in corpora and whether they are speech
 BUILTIN_CORPORA = {"speech_real": True, "speech_aligned": True, "music": False}
 METRIC_RATE = 16000
+#: envelope window of the alignment (bench/align.py): the delay is found on 5 ms RMS envelopes, then refined
+ALIGN_ENVELOPE_SECONDS = 0.005
 #: the report plays one clip per corpus, at least this long
 EXAMPLE_MIN_SECONDS = 1.5
 
@@ -202,7 +204,7 @@ def _distortion(tok, name, corpora, requested, excluded, progress, out_dir, n_ex
             latents.append(latent)
             audios.append(audio[0])
             phones.append(entry.phones)
-            ref, est, delay = align(audio, recon, max_lag)
+            ref, est, delay = align(audio, recon, max_lag, envelope_window=round(ALIGN_ENVELOPE_SECONDS * tok.sample_rate))
             delays.append(delay)
             ref16, est16 = resample(ref, tok.sample_rate, METRIC_RATE), resample(est, tok.sample_rate, METRIC_RATE)
             for m in metrics:

@@ -94,6 +94,25 @@ def test_istft_head_subframes_are_consecutive_synthesis_frames():
         torch.testing.assert_close(two(z), one(interleaved), atol=1e-5, rtol=0)
 
 
+@pytest.mark.parametrize("subframes", [2, 4])
+def test_subframe_head_warm_start_samples_the_old_spectrum_at_its_bins(subframes):
+    """Sub-frame s, bin m of the warm-started head = the single-frame head's bin m * S, with the
+    phase advanced by 2 pi m s hop / n_fft (a shift by s synthesis hops)."""
+    torch.manual_seed(2)
+    old = StreamingISTFTHead(8, 4 * HOP * subframes, HOP * subframes, channels=2)
+    new = StreamingISTFTHead(8, 4 * HOP, HOP, channels=2, subframes=subframes)
+    new.warm_start_from_single_frame(old.proj.weight, old.proj.bias)
+    z = torch.randn(1, 8, 5)
+    with torch.no_grad():
+        a, b = old.spectrum(z), new.spectrum(z)  # [1, 2, 5, 4 HOP S / 2 + 1], [1, 2, 5 S, 2 HOP + 1]
+    m = torch.arange(new.n_bins)
+    for s in range(subframes):
+        expected = a[:, :, :, m * subframes] * torch.polar(torch.ones(new.n_bins), 2 * torch.pi * m * s * HOP / new.n_fft)
+        torch.testing.assert_close(b[:, :, s::subframes], expected, atol=1e-4, rtol=1e-4)
+    with pytest.raises(ValueError, match="single-frame head with n_fft"):
+        new.warm_start_from_single_frame(new.proj.weight, new.proj.bias)
+
+
 def test_istft_inverts_the_stft_of_the_same_window():
     """With the true spectrum of analysis frames and the same window, normalised causal OLA is exact
     (after the first n_fft - hop samples, which see fewer frames)."""

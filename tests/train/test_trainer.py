@@ -166,6 +166,26 @@ def test_init_partial_loads_what_fits_and_lists_the_rest(dataset, tmp_path):
     assert run["initialised_from"]["partial"] is True and run["initialised_from"]["fresh"] == fresh
 
 
+def test_init_partial_warm_starts_a_subframe_head_from_a_single_frame_one(dataset, tmp_path):
+    """The default codec's stage 2: same codec with a two-sub-frame Vocos head, every other tensor
+    loaded, the head started from the trained single-frame head (not from scratch)."""
+    vocos = {**TINY_MODEL, "decoder": {"kind": "vocos", "dim": 16, "n_layers": 1, "n_fft": 32}}
+    train(tiny_config(steps=2, model=vocos), dataset, tmp_path / "single")
+    sub = {**vocos, "decoder": {**vocos["decoder"], "n_fft": 16, "subframes": 2}}
+    trainer = Trainer(load_train_config(tiny_config(steps=2, model=sub)), [str(dataset)], tmp_path / "sub",
+                      init_from=tmp_path / "single", init_partial=True, progress=False)
+    source = load_training_checkpoint(tmp_path / "single").weights
+    init = trainer.initialised_from
+    assert init["warm_started"] == ["decoder.head.proj.weight", "decoder.head.proj.bias"] and init["fresh"] == []
+    head = trainer.codec.decoder.head
+    expected = type(head)(16, 16, 4, subframes=2)
+    expected.warm_start_from_single_frame(source["decoder.head.proj.weight"], source["decoder.head.proj.bias"])
+    assert torch.equal(head.proj.weight, expected.proj.weight) and torch.equal(head.proj.bias, expected.proj.bias)
+    state = trainer.codec.state_dict()
+    assert all(torch.equal(state[k], source[k]) for k in init["loaded"]) and len(init["loaded"]) == len(state) - 2
+    trainer.close()
+
+
 def test_missing_and_corrupt_checkpoints_raise_checkpoint_error(dataset, tmp_path):
     config = load_train_config(tiny_config(steps=2, checkpoint_every=0))
     with pytest.raises(CheckpointError, match="no checkpoint"):

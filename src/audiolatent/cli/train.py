@@ -74,7 +74,8 @@ def add_train_parser(subparsers: argparse._SubParsersAction) -> argparse.Argumen
                    help="start from these weights (checkpoint or run folder) with fresh optimisers at step 0")
     p.add_argument("--init-partial", action="store_true",
                    help="with --init-from: load only the tensors whose name and shape fit the configured model "
-                   "(e.g. after changing the decoder head); the others start fresh and are listed")
+                   "(e.g. after changing the decoder head); the others start fresh and are listed. A sub-frame Vocos head "
+                   "(decoder.subframes) starts from the checkpoint's single-frame head")
     p.add_argument("--steps", type=int, default=None, help="total optimiser steps (overrides the config)")
     p.add_argument("--device", default=None, help="torch device (default: cuda:LOCAL_RANK if available, else cpu)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")

@@ -235,6 +235,38 @@ class StreamingISTFTHead(StreamingModule):
         magnitude = log_magnitude.clamp(max=_MAX_LOG_MAGNITUDE).exp()
         return torch.complex(magnitude * phase.cos(), magnitude * phase.sin())
 
+    @torch.no_grad()
+    def warm_start_from_single_frame(self, weight: torch.Tensor, bias: torch.Tensor) -> None:
+        """Initialise this ``S``-sub-frame head from the projection of a single-frame head with
+        ``S`` times its FFT size and hop (same ``dim`` and channels): a starting point for fine-tuning
+        a trained decoder with a finer synthesis, not an equivalent model.
+
+        Sub-frame ``s``, bin ``m`` takes the old head's log-magnitude and phase rows of bin ``m * S``
+        (the same frequency), and its phase bias is advanced by ``2 pi m s hop / n_fft`` (the linear
+        phase of a shift by ``s`` synthesis hops), so that the ``S`` sub-frames of one latent frame
+        start as the old frame's spectrum sampled at their own bins.
+
+        Raises:
+            ValueError: ``weight``/``bias`` are not the projection of such a single-frame head.
+        """
+        s, c, n_new = self.subframes, self.channels, self.n_bins
+        n_old = s * self.n_fft // 2 + 1
+        dim = self.proj.in_channels
+        if s < 2 or tuple(weight.shape) != (c * 2 * n_old, dim, 1) or tuple(bias.shape) != (c * 2 * n_old,):
+            raise ValueError(
+                f"warm start of a {s}-sub-frame head (n_fft {self.n_fft}): needs the projection of a single-frame "
+                f"head with n_fft {s * self.n_fft} ([{c * 2 * n_old}, {dim}, 1]), got {tuple(weight.shape)}"
+            )
+        bins = torch.arange(n_new, device=weight.device) * s  # old bin of the same frequency
+        w_old = weight.detach().reshape(c, 2, n_old, dim)[:, :, bins]  # [C, 2, n_new, dim]
+        b_old = bias.detach().reshape(c, 2, n_old)[:, :, bins]
+        shift = 2 * math.pi * torch.arange(n_new, device=weight.device) * self.hop_length / self.n_fft
+        new_w = w_old[:, :, :, None].expand(c, 2, n_new, s, dim)  # channel ((c * 2 + k) * n_bins + bin) * S + s
+        new_b = b_old[:, :, :, None].repeat(1, 1, 1, s)
+        new_b[:, 1] += shift[:, None] * torch.arange(s, device=weight.device)
+        self.proj.weight.copy_(new_w.reshape(self.proj.weight.shape))
+        self.proj.bias.copy_(new_b.reshape(-1))
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``x [B, dim, T]`` -> ``[B, C, T * subframes * hop_length]``."""
         self._check_streaming_batch(x)

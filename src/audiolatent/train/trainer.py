@@ -49,6 +49,7 @@ from audiolatent.core.config import from_dict, to_dict
 from audiolatent.core.errors import AudioLatentError, CheckpointError, ConfigError
 from audiolatent.core.provenance import environment
 from audiolatent.data import AudioDataset, DataError, entries_from_path
+from audiolatent.nn.spectral import StreamingISTFTHead
 from audiolatent.tokenizers.codec import CodecConfig, NeuralCodec
 from audiolatent.train.checkpointing import load_training_checkpoint, rng_state, save_training_checkpoint, set_rng_state
 from audiolatent.train.config import ScheduleConfig, TrainConfig
@@ -100,7 +101,8 @@ class Trainer:
             optimisers and step 0.
         init_partial: with ``init_from``, load only the tensors whose name and shape match the
             configured model and leave the others at their fresh initialisation (e.g. a new
-            decoder head); the two lists are logged and kept in run.json.
+            decoder head); a sub-frame Vocos head is warm-started from the source's single-frame head
+            when they correspond. What was loaded, warm-started and left fresh is logged and kept in run.json.
         device: torch device; None = ``cuda:LOCAL_RANK`` if available, else CPU.
         progress: tqdm bar (None: when stderr is a terminal; never on ranks > 0).
 
@@ -159,9 +161,11 @@ class Trainer:
         self.stop = StopSignals(self.logger, lambda: self.step)
         for notice in notices:
             self.logger.info(notice)
-        if self.initialised_from and self.initialised_from["fresh"]:
-            self.logger.info(f"--init-partial: {len(self.initialised_from['loaded'])} tensors loaded from "
-                             f"{self.initialised_from['source']}; fresh: {', '.join(self.initialised_from['fresh'])}")
+        if self.initialised_from and self.initialised_from["partial"]:
+            init = self.initialised_from
+            self.logger.info(f"--init-partial: {len(init['loaded'])} tensors loaded from {init['source']}"
+                             + (f"; warm-started from its single-frame head: {', '.join(init['warm_started'])}" if init["warm_started"] else "")
+                             + (f"; fresh: {', '.join(init['fresh'])}" if init["fresh"] else ""))
         if config.precision == "bf16" and self.device.type != "cuda":
             self.logger.info("precision bf16 needs CUDA; training in fp32 on the CPU")
         self.model: nn.Module = self.codec
@@ -209,8 +213,23 @@ class Trainer:
         except RuntimeError as exc:
             raise CheckpointError(f"{checkpoint.directory}: weights do not fit the configured model "
                                   f"({' '.join(str(exc).split())[:300]}; --init-partial loads the tensors that fit)") from None
-        return {"source": str(checkpoint.directory), "partial": partial, "fresh": fresh,
-                "loaded": sorted(k for k in weights if k not in fresh)}
+        warm = self._warm_start_subframe_head(checkpoint.weights, fresh) if partial else []
+        fresh = [k for k in fresh if k not in warm]
+        return {"source": str(checkpoint.directory), "partial": partial, "fresh": fresh, "warm_started": warm,
+                "loaded": sorted(k for k in weights if k not in fresh and k not in warm)}
+
+    def _warm_start_subframe_head(self, source: dict[str, torch.Tensor], fresh: list[str]) -> list[str]:
+        """A sub-frame Vocos head left fresh by a partial load starts from the source's single-frame
+        head (:meth:`StreamingISTFTHead.warm_start_from_single_frame`) when their shapes correspond."""
+        head = getattr(self.codec.decoder, "head", None)
+        names = ["decoder.head.proj.weight", "decoder.head.proj.bias"]
+        if not isinstance(head, StreamingISTFTHead) or head.subframes < 2 or not set(names) <= set(fresh) & set(source):
+            return []
+        try:
+            head.warm_start_from_single_frame(source[names[0]].float(), source[names[1]].float())
+        except ValueError:
+            return []
+        return names
 
     def _load_resume(self) -> None:
         checkpoint = load_training_checkpoint(self.out, need_state=True)

@@ -1,14 +1,21 @@
-"""Ship a trained run of the ``default-16k`` recipe as the built-in ``codec-16k-default``.
+"""Ship trained runs of the default-codec recipes as the built-in ``codec-16k-default``.
 
-    PYTHONPATH=src python scripts/ship_default_codec.py RUN_DIR [--step N]
+    PYTHONPATH=src python scripts/ship_default_codec.py RUN [RUN ...] [--before CONFIG_YAML] [--curve PNG]
 
-1. loads the run's checkpoint (the latest, or ``--step``), and writes it with int8 weights
-   (:mod:`audiolatent.core.checkpoint`) to ``src/audiolatent/pretrained/codec-16k-default/``, with
-   a ``training`` record in its config.yaml: recipe, command, steps, wall time, machine, versions;
-2. plots the training curve (training mel loss, held-out mel distance) to
-   ``docs/default-codec-curve.png``.
+RUN ...: the training runs of one lineage in order, each started ``--init-from`` the one before
+(``default-16k``, then ``default-16k-finetune``, then ``default-16k-voices``); the last run's
+latest checkpoint is shipped. ``--before``: a config.yaml whose ``training`` record describes the
+stages that came before the first RUN (e.g. the previously shipped codec's, when its run folder is
+gone).
 
-The wall time is the span from the run's ``run.json`` to the final checkpoint (evaluations and
+1. writes the checkpoint with int8 weights (:mod:`audiolatent.core.checkpoint`) to
+   ``src/audiolatent/pretrained/codec-16k-default/``, with a ``training`` record in its config.yaml:
+   one entry per stage (recipe, command, data, steps, wall time, machine, versions, what it was
+   initialised from) and the total wall time of all stages;
+2. plots the training curves of the RUNs (training mel loss, held-out mel distance), one after
+   the other, to ``--curve`` (default ``docs/default-codec-curve.png``).
+
+A stage's wall time is the span from its ``run.json`` to its final checkpoint (evaluations and
 checkpoint writes included).
 """
 
@@ -27,6 +34,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from audiolatent.core.atomic import atomic_path  # noqa: E402
 from audiolatent.core.checkpoint import save_checkpoint  # noqa: E402
+from audiolatent.core.config import load_yaml  # noqa: E402
 from audiolatent.core.registry import load_tokenizer  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -42,24 +50,35 @@ def read_metrics(run: Path) -> tuple[list[dict], list[dict]]:
     return train, held_out
 
 
-def plot_curve(run: Path, out: Path, title: str) -> None:
-    train, held_out = read_metrics(run)
+def plot_curve(runs: list[Path], out: Path, title: str) -> None:
+    """Training mel loss and held-out mel distance of ``runs``, one after the other on one step axis."""
     fig, ax = plt.subplots(figsize=(7, 3.6), dpi=110)
-    steps = [r["step"] for r in train]
-    ax.plot(steps, [r["loss/mel"] for r in train], color="#9ab", lw=0.8, label="training mel loss (batch)")
-    window = 10
-    smooth = [sum(r["loss/mel"] for r in train[max(0, i - window + 1) : i + 1]) / len(train[max(0, i - window + 1) : i + 1])
-              for i in range(len(train))]
-    ax.plot(steps, smooth, color="#357", lw=1.5, label=f"training mel loss ({window}-point mean)")
+    ax2 = ax.twinx()
+    offset, top, top_eval, window = 0, 0.0, 0.0, 10
+    for i, run in enumerate(runs):
+        train, held_out = read_metrics(run)
+        steps = [offset + r["step"] for r in train]
+        losses = [r["loss/mel"] for r in train]
+        smooth = [sum(losses[max(0, j - window + 1) : j + 1]) / len(losses[max(0, j - window + 1) : j + 1]) for j in range(len(losses))]
+        first = i == 0
+        ax.plot(steps, losses, color="#9ab", lw=0.8, label="training mel loss (batch)" if first else None)
+        ax.plot(steps, smooth, color="#357", lw=1.5, label=f"training mel loss ({window}-point mean)" if first else None)
+        ax2.plot([offset + r["step"] for r in held_out], [r["eval/mel_distance"] for r in held_out], "o-", color="#c52",
+                 ms=3, label="held-out mel distance" if first else None)
+        if i:
+            ax.axvline(offset, color="#888", lw=0.8, ls="--")
+        recipe = Path(recipe_of(json.loads((run / "run.json").read_text())["environment"].get("command") or "")).stem
+        ax.text(offset, 0.97, f" {recipe}", fontsize=7, color="#555", va="top", transform=ax.get_xaxis_transform())
+        top = max(top, max(smooth))
+        top_eval = max([top_eval] + [r["eval/mel_distance"] for r in held_out])
+        offset = steps[-1]
     ax.set_xlabel("step (batch 12 x 1 s)")
     ax.set_ylabel("multi-resolution log-mel L1")
-    ax.set_ylim(0, max(smooth) * 1.05)
-    ax2 = ax.twinx()
-    ax2.plot([r["step"] for r in held_out], [r["eval/mel_distance"] for r in held_out], "o-", color="#c52", label="held-out mel distance")
+    ax.set_ylim(0, top * 1.05)
     ax2.set_ylabel("held-out mel distance (bench definition)", color="#c52")
-    ax2.set_ylim(0, max(r["eval/mel_distance"] for r in held_out) * 1.1)
+    ax2.set_ylim(0, top_eval * 1.1)
     lines = ax.get_legend_handles_labels()[0] + ax2.get_legend_handles_labels()[0]
-    ax.legend(lines, [line.get_label() for line in lines], loc="upper right", fontsize=8)
+    ax.legend(lines, [line.get_label() for line in lines], loc="lower right", fontsize=8)
     ax.set_title(title, fontsize=9)
     fig.tight_layout()
     with atomic_path(out) as tmp:
@@ -67,36 +86,64 @@ def plot_curve(run: Path, out: Path, title: str) -> None:
     plt.close(fig)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("run", type=Path, help="the training run directory (audiolatent train --out)")
-    parser.add_argument("--step", type=int, default=None, help="checkpoint step (default: the latest)")
-    args = parser.parse_args()
-    run = args.run
-    step = args.step or int((run / "latest").read_text().strip().rsplit("_", 1)[-1])
+def recipe_of(command: str) -> str:
+    """``configs/train/NAME.yaml`` of the recipe in an ``audiolatent train RECIPE ...`` command line."""
+    words = command.split()
+    name = words[words.index("train") + 1] if "train" in words[:-1] else "default-16k"
+    return f"configs/train/{Path(name).stem}.yaml"
+
+
+def stage_record(run: Path) -> tuple[dict, Path]:
+    """The training record of one run and its latest checkpoint."""
+    step = int((run / "latest").read_text().strip().rsplit("_", 1)[-1])
     checkpoint = run / "checkpoints" / f"step_{step:06d}"
     info = json.loads((run / "run.json").read_text())
     started = os.path.getmtime(run / "run.json")
     finished = os.path.getmtime(checkpoint / "model.safetensors")
     env = info["environment"]
-    training = {
-        "recipe": "configs/train/default-16k.yaml",
+    record = {
+        "recipe": recipe_of(env.get("command") or ""),
         "command": env.get("command"),
         "data": info["data"],
+        "initialised_from": info.get("initialised_from"),
         "steps": step,
         "wall_seconds": round(finished - started),
         "machine": f"{env.get('platform')}, {env.get('machine')}, {env.get('torch_threads')} torch threads, cuda {env.get('cuda')}",
         "versions": {k: env.get(k) for k in ("audiolatent", "torch", "python")},
         "started_utc": datetime.fromtimestamp(started, timezone.utc).isoformat(timespec="seconds"),
+    }
+    return record, checkpoint
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("runs", type=Path, nargs="+", help="training run directories of one lineage, in order")
+    parser.add_argument("--before", type=Path, default=None,
+                        help="config.yaml whose training record holds the stages before the first run")
+    parser.add_argument("--curve", type=Path, default=CURVE, help=f"training curve PNG (default: {CURVE.relative_to(ROOT)})")
+    args = parser.parse_args()
+    stages = []
+    if args.before is not None:
+        before = load_yaml(args.before)["training"]
+        stages = list(before.get("stages") or [{k: v for k, v in before.items() if k != "weights"}])
+    records = [stage_record(run) for run in args.runs]
+    stages += [record for record, _ in records]
+    checkpoint = records[-1][1]
+    training = {
+        "stages": stages,
+        "total_steps": sum(stage["steps"] for stage in stages),
+        "total_wall_seconds": sum(stage["wall_seconds"] for stage in stages),
         "weights": "int8 per output channel (audiolatent export --weights int8)",
     }
     codec = load_tokenizer(checkpoint)
     save_checkpoint(codec, TARGET, extra={"training": training}, weights="int8")
     size = sum(f.stat().st_size for f in TARGET.iterdir()) / 1e6
-    minutes = training["wall_seconds"] / 60
-    plot_curve(run, CURVE, f"codec-16k-default: {step} steps, {minutes:.0f} min on a 2-core CPU (default-16k recipe)")
+    steps = sum(record["steps"] for record, _ in records)
+    minutes = sum(record["wall_seconds"] for record, _ in records) / 60
+    plot_curve(args.runs, args.curve, f"codec-16k-default, {len(records)} stage(s): {steps} steps, {minutes:.0f} min on a "
+               f"2-core CPU ({training['total_wall_seconds'] / 60:.0f} min with the earlier ones)")
     print(json.dumps(training, indent=2))
-    print(f"wrote {TARGET} ({size:.2f} MB) and {CURVE}")
+    print(f"wrote {TARGET} ({size:.2f} MB) and {args.curve}")
 
 
 if __name__ == "__main__":

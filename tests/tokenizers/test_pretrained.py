@@ -5,7 +5,7 @@ import torch
 
 from audiolatent import load_tokenizer
 from audiolatent.core.audio import load_audio
-from audiolatent.core.config import load_yaml
+from audiolatent.core.config import PACKAGED_CONFIGS, load_yaml
 from audiolatent.core.registry import list_tokenizers
 from audiolatent.data.corpus import builtin_corpus
 from audiolatent.data.manifest import read_manifest
@@ -43,8 +43,16 @@ def test_the_package_carries_small_weights_and_their_provenance():
     data = load_yaml(path / "config.yaml")
     assert data["weights"] == "int8"
     training = data["training"]
-    assert training["recipe"].endswith("default-16k.yaml") and training["steps"] > 0
-    assert all("speech_real" in str(d) for d in training["data"])
+    stages = training["stages"]
+    recipes = [stage["recipe"] for stage in stages]
+    assert recipes == [f"configs/train/{name}.yaml" for name in ("default-16k", "default-16k-finetune", "default-16k-voices")]
+    assert all((PACKAGED_CONFIGS / "train" / recipe.split("/")[-1]).is_file() for recipe in recipes)
+    assert all(stage["steps"] > 0 and stage["wall_seconds"] > 0 for stage in stages)
+    # the budget: at most two hours of training on the 2-core CPU, all stages together
+    assert training["total_wall_seconds"] == sum(stage["wall_seconds"] for stage in stages) <= 7200
+    # trained on the built-in speech corpora only (their train splits: the recipes say train_split: train)
+    assert all(any(corpus in str(d) for corpus in ("speech_real", "speech_aligned")) for stage in stages for d in stage["data"])
+    assert all(load_yaml(PACKAGED_CONFIGS / "train" / r.split("/")[-1])["data"]["train_split"] == "train" for r in recipes)
 
 
 @torch.no_grad()

@@ -85,3 +85,16 @@ def test_envelope_guide_keeps_exact_delays_exact(speech, delay):
 def test_bad_envelope_window():
     with pytest.raises(ValueError, match="envelope_window"):
         estimate_delay(torch.ones(10), torch.ones(10), 2, envelope_window=-1)
+
+
+@pytest.mark.parametrize("delay", [0, 37, 90])
+def test_a_band_limited_waveform_match_keeps_its_exact_delay(speech, delay):
+    """A narrow-band waveform codec (Opus at 6 kbps drops 4-8 kHz): the plain maximum is a waveform
+    match and is kept, wherever the envelopes of the missing band would put the lag."""
+    spec = torch.fft.rfft(speech.double(), dim=-1)
+    spec[..., spec.shape[-1] // 2 :] = 0  # nothing above 4 kHz
+    narrow = torch.fft.irfft(spec, speech.shape[-1], dim=-1)
+    ref = speech[..., 8000:40000]
+    est = torch.roll(narrow, delay, dims=-1)[..., 8000:40000]
+    found, peak = estimate_delay(ref, est, max_lag=1280, envelope_window=80)
+    assert found == delay and peak >= 0.5

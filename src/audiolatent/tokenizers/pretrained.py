@@ -3,12 +3,13 @@
 The checkpoint directories live in ``audiolatent/pretrained/<name>/`` (``config.yaml`` +
 ``model.safetensors``, int8 weights: see :mod:`audiolatent.core.checkpoint`), so they load
 offline from an installed wheel. ``config.yaml`` also records how the weights were made
-(``training``: recipe, command, steps, wall time, machine).
+(``training.stages``: recipe, command, data, steps, wall time, machine, per stage).
 
-``codec-16k-default`` is the project's default streaming speech codec: trained with the
-``default-16k`` recipe (``configs/train/default-16k.yaml``) on the train split of the built-in
-``speech_real`` corpus; causal, 20 ms algorithmic latency, RVQ 4 x 256 at 50 Hz = 1.6 kbps. The
-README has its training curve and its quality beside Codec2 and Opus.
+``codec-16k-default`` is the project's default streaming speech codec, trained in three stages
+(recipes ``default-16k``, ``default-16k-finetune``, ``default-16k-voices`` in ``configs/train/``,
+118 minutes on a 2-core CPU in all) on the train splits of the built-in ``speech_real`` and
+``speech_aligned`` corpora; causal, 20 ms algorithmic latency, RVQ 4 x 256 at 50 Hz = 1.6 kbps.
+The README has its training curves and its quality beside Codec2 and Opus.
 """
 
 from __future__ import annotations

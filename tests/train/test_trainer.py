@@ -78,6 +78,12 @@ def test_loss_falls_and_writes_run_folder(dataset, tmp_path):
     assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["step_000020", "step_000030"]  # keep_last=2
     tok = load_tokenizer(str(out / "checkpoints" / "step_000030"))
     assert tok.sample_rate == 16000
+    run_folder = load_tokenizer(str(out))  # a run folder loads its latest checkpoint
+    assert run_folder.name.endswith("step_000030")
+    assert all(torch.equal(a, b) for a, b in zip(run_folder.state_dict().values(), tok.state_dict().values()))
+    (out / "latest").write_text("step_000010")  # deleted by keep_last
+    with pytest.raises(CheckpointError, match="points at 'step_000010'"):
+        load_tokenizer(str(out))
     run = json.loads((out / "run.json").read_text())
     assert run["config"]["steps"] == 30 and "torch" in run["environment"]
     evals = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines() if '"test"' in line]

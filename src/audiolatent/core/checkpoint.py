@@ -38,10 +38,12 @@ from audiolatent.core.errors import CheckpointError, ConfigError
 if TYPE_CHECKING:
     from audiolatent.core.tokenizer import Tokenizer
 
-__all__ = ["save_checkpoint", "load_checkpoint", "write_model_files", "decompress_weights", "CONFIG_FILE", "WEIGHTS_FILE", "WEIGHT_FORMATS"]
+__all__ = ["save_checkpoint", "load_checkpoint", "write_model_files", "decompress_weights", "LATEST_FILE", "CONFIG_FILE", "WEIGHTS_FILE", "WEIGHT_FORMATS"]
 
 CONFIG_FILE = "config.yaml"
 WEIGHTS_FILE = "model.safetensors"
+#: in a training run folder (``audiolatent train --out``): the name of its newest checkpoint
+LATEST_FILE = "latest"
 WEIGHT_FORMATS = ("float32", "float16", "int8")
 #: smallest parameter (elements) that ``int8`` quantises; smaller ones are not worth the error
 INT8_MIN_NUMEL = 1024
@@ -126,7 +128,8 @@ def save_checkpoint(
 
 
 def load_checkpoint(directory: str | os.PathLike) -> "Tokenizer":
-    """Rebuild a tokenizer from a checkpoint directory (or its config.yaml path)."""
+    """Rebuild a tokenizer from a checkpoint directory (or its config.yaml path, or a training run
+    folder: its ``latest`` checkpoint)."""
     from audiolatent.core.registry import get_kind
 
     directory = Path(directory)
@@ -134,6 +137,11 @@ def load_checkpoint(directory: str | os.PathLike) -> "Tokenizer":
         directory = directory.parent
     if not directory.is_dir():
         raise CheckpointError(f"{directory}: not a checkpoint directory")
+    if not (directory / CONFIG_FILE).exists() and (directory / LATEST_FILE).is_file():
+        name = (directory / LATEST_FILE).read_text().strip()
+        if not name or not (directory / "checkpoints" / name).is_dir():
+            raise CheckpointError(f"{directory / LATEST_FILE}: points at {name!r}, which is not in {directory / 'checkpoints'}")
+        directory = directory / "checkpoints" / name  # a training run folder: its newest checkpoint
     cfg_path, weights_path = directory / CONFIG_FILE, directory / WEIGHTS_FILE
     if not cfg_path.is_file():
         raise CheckpointError(f"{directory}: incomplete checkpoint, no {CONFIG_FILE}")

@@ -34,7 +34,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file
 
 from audiolatent.core.atomic import atomic_dir, atomic_path
-from audiolatent.core.checkpoint import CONFIG_FILE, WEIGHTS_FILE, decompress_weights, write_model_files
+from audiolatent.core.checkpoint import CONFIG_FILE, LATEST_FILE, WEIGHTS_FILE, decompress_weights, write_model_files
 from audiolatent.core.config import load_yaml
 from audiolatent.core.errors import CheckpointError, ConfigError
 
@@ -47,7 +47,6 @@ __all__ = [
 ]
 
 TRAINER_STATE_FILE = "trainer_state.pt"
-LATEST_FILE = "latest"
 _NAME = re.compile(r"^step_(\d+)$")
 
 

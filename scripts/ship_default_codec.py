@@ -50,12 +50,13 @@ def read_metrics(run: Path) -> tuple[list[dict], list[dict]]:
     return train, held_out
 
 
-def plot_curve(runs: list[Path], out: Path, title: str) -> None:
-    """Training mel loss and held-out mel distance of ``runs``, one after the other on one step axis."""
+def plot_curve(runs: list[Path], labels: list[str], out: Path, title: str) -> None:
+    """Training mel loss and held-out mel distance of ``runs`` (named by ``labels``), one after the
+    other on one step axis."""
     fig, ax = plt.subplots(figsize=(7, 3.6), dpi=110)
     ax2 = ax.twinx()
     offset, top, top_eval, window = 0, 0.0, 0.0, 10
-    for i, run in enumerate(runs):
+    for i, (run, label) in enumerate(zip(runs, labels)):
         train, held_out = read_metrics(run)
         steps = [offset + r["step"] for r in train]
         losses = [r["loss/mel"] for r in train]
@@ -67,8 +68,7 @@ def plot_curve(runs: list[Path], out: Path, title: str) -> None:
                  ms=3, label="held-out mel distance" if first else None)
         if i:
             ax.axvline(offset, color="#888", lw=0.8, ls="--")
-        recipe = Path(recipe_of(json.loads((run / "run.json").read_text())["environment"].get("command") or "")).stem
-        ax.text(offset, 0.97, f" {recipe}", fontsize=7, color="#555", va="top", transform=ax.get_xaxis_transform())
+        ax.text(offset, 0.97, f" {label}", fontsize=7, color="#555", va="top", transform=ax.get_xaxis_transform())
         top = max(top, max(smooth))
         top_eval = max([top_eval] + [r["eval/mel_distance"] for r in held_out])
         offset = steps[-1]
@@ -89,8 +89,9 @@ def plot_curve(runs: list[Path], out: Path, title: str) -> None:
 def recipe_of(command: str) -> str:
     """``configs/train/NAME.yaml`` of the recipe in an ``audiolatent train RECIPE ...`` command line."""
     words = command.split()
-    name = words[words.index("train") + 1] if "train" in words[:-1] else "default-16k"
-    return f"configs/train/{Path(name).stem}.yaml"
+    if "train" not in words[:-1]:
+        raise SystemExit(f"cannot tell the recipe from the run's command line {command!r}")
+    return f"configs/train/{Path(words[words.index('train') + 1]).stem}.yaml"
 
 
 def stage_record(run: Path) -> tuple[dict, Path]:
@@ -140,7 +141,8 @@ def main() -> None:
     size = sum(f.stat().st_size for f in TARGET.iterdir()) / 1e6
     steps = sum(record["steps"] for record, _ in records)
     minutes = sum(record["wall_seconds"] for record, _ in records) / 60
-    plot_curve(args.runs, args.curve, f"codec-16k-default, {len(records)} stage(s): {steps} steps, {minutes:.0f} min on a "
+    labels = [Path(record["recipe"]).stem for record, _ in records]
+    plot_curve(args.runs, labels, args.curve, f"codec-16k-default, {len(records)} stage(s): {steps} steps, {minutes:.0f} min on a "
                f"2-core CPU ({training['total_wall_seconds'] / 60:.0f} min with the earlier ones)")
     print(json.dumps(training, indent=2))
     print(f"wrote {TARGET} ({size:.2f} MB) and {args.curve}")

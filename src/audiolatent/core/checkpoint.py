@@ -24,6 +24,7 @@ the default codec is measured on the shipped int8 weights).
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -38,12 +39,14 @@ from audiolatent.core.errors import CheckpointError, ConfigError
 if TYPE_CHECKING:
     from audiolatent.core.tokenizer import Tokenizer
 
-__all__ = ["save_checkpoint", "load_checkpoint", "write_model_files", "decompress_weights", "LATEST_FILE", "CONFIG_FILE", "WEIGHTS_FILE", "WEIGHT_FORMATS"]
+__all__ = ["save_checkpoint", "load_checkpoint", "write_model_files", "decompress_weights", "latest_checkpoint", "LATEST_FILE", "STEP_DIR", "CONFIG_FILE", "WEIGHTS_FILE", "WEIGHT_FORMATS"]
 
 CONFIG_FILE = "config.yaml"
 WEIGHTS_FILE = "model.safetensors"
 #: in a training run folder (``audiolatent train --out``): the name of its newest checkpoint
 LATEST_FILE = "latest"
+#: the name of one checkpoint directory in a run folder's ``checkpoints/``
+STEP_DIR = re.compile(r"^step_(\d+)$")
 WEIGHT_FORMATS = ("float32", "float16", "int8")
 #: smallest parameter (elements) that ``int8`` quantises; smaller ones are not worth the error
 INT8_MIN_NUMEL = 1024
@@ -127,6 +130,22 @@ def save_checkpoint(
     return Path(directory)
 
 
+def latest_checkpoint(run: Path) -> Path | None:
+    """The checkpoint named by a training run folder's ``latest`` pointer (None without one).
+
+    Raises:
+        CheckpointError: the pointer names no ``checkpoints/step_*`` directory of ``run``.
+    """
+    pointer = run / LATEST_FILE
+    if not pointer.is_file():
+        return None
+    name = pointer.read_text().strip()
+    target = run / "checkpoints" / name
+    if not STEP_DIR.match(name) or not target.is_dir():
+        raise CheckpointError(f"{pointer}: points at {name!r}, which is not a checkpoint in {run / 'checkpoints'}")
+    return target
+
+
 def load_checkpoint(directory: str | os.PathLike) -> "Tokenizer":
     """Rebuild a tokenizer from a checkpoint directory (or its config.yaml path, or a training run
     folder: its ``latest`` checkpoint)."""
@@ -137,11 +156,8 @@ def load_checkpoint(directory: str | os.PathLike) -> "Tokenizer":
         directory = directory.parent
     if not directory.is_dir():
         raise CheckpointError(f"{directory}: not a checkpoint directory")
-    if not (directory / CONFIG_FILE).exists() and (directory / LATEST_FILE).is_file():
-        name = (directory / LATEST_FILE).read_text().strip()
-        if not name or not (directory / "checkpoints" / name).is_dir():
-            raise CheckpointError(f"{directory / LATEST_FILE}: points at {name!r}, which is not in {directory / 'checkpoints'}")
-        directory = directory / "checkpoints" / name  # a training run folder: its newest checkpoint
+    if not (directory / CONFIG_FILE).exists():
+        directory = latest_checkpoint(directory) or directory  # a training run folder: its newest checkpoint
     cfg_path, weights_path = directory / CONFIG_FILE, directory / WEIGHTS_FILE
     if not cfg_path.is_file():
         raise CheckpointError(f"{directory}: incomplete checkpoint, no {CONFIG_FILE}")

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import os
 import random
-import re
 import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -34,7 +33,15 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file
 
 from audiolatent.core.atomic import atomic_dir, atomic_path
-from audiolatent.core.checkpoint import CONFIG_FILE, LATEST_FILE, WEIGHTS_FILE, decompress_weights, write_model_files
+from audiolatent.core.checkpoint import (
+    CONFIG_FILE,
+    LATEST_FILE,
+    STEP_DIR,
+    WEIGHTS_FILE,
+    decompress_weights,
+    latest_checkpoint,
+    write_model_files,
+)
 from audiolatent.core.config import load_yaml
 from audiolatent.core.errors import CheckpointError, ConfigError
 
@@ -47,7 +54,6 @@ __all__ = [
 ]
 
 TRAINER_STATE_FILE = "trainer_state.pt"
-_NAME = re.compile(r"^step_(\d+)$")
 
 
 def checkpoint_name(step: int) -> str:
@@ -114,7 +120,7 @@ def save_training_checkpoint(out: str | os.PathLike, step: int, codec: "Tokenize
         torch.save(state, tmp / TRAINER_STATE_FILE)
     with atomic_path(Path(out) / LATEST_FILE) as tmp:
         tmp.write_text(name + "\n")
-    steps = sorted((int(m.group(1)), p) for p in root.iterdir() if (m := _NAME.match(p.name)) and p.is_dir())
+    steps = sorted((int(m.group(1)), p) for p in root.iterdir() if (m := STEP_DIR.match(p.name)) and p.is_dir())
     for _, old in steps[: max(0, len(steps) - keep_last)]:
         if old.name != name:
             shutil.rmtree(old, ignore_errors=True)
@@ -135,20 +141,16 @@ def resolve_checkpoint(path: str | os.PathLike) -> Path:
 
         if (PRETRAINED_DIR / path.name).is_dir():  # a shipped codec by name: codec-16k-default
             return pretrained_path(path.name)
-    if (path / CONFIG_FILE).is_file() or _NAME.match(path.name):
+    if (path / CONFIG_FILE).is_file() or STEP_DIR.match(path.name):
         if not path.is_dir():
             raise CheckpointError(f"{path}: checkpoint directory does not exist")
         return path
     if not path.is_dir():
         raise CheckpointError(f"{path}: no checkpoint there (no such checkpoint or run folder)")
-    pointer = path / LATEST_FILE
-    if pointer.is_file():
-        name = pointer.read_text().strip()
-        target = path / "checkpoints" / name
-        if not _NAME.match(name) or not target.is_dir():
-            raise CheckpointError(f"{pointer}: points at {name!r}, which is not a checkpoint in {path / 'checkpoints'}")
-        return target
-    candidates = sorted((int(m.group(1)), p) for p in (path / "checkpoints").glob("step_*") if (m := _NAME.match(p.name)))
+    latest = latest_checkpoint(path)
+    if latest is not None:
+        return latest
+    candidates = sorted((int(m.group(1)), p) for p in (path / "checkpoints").glob("step_*") if (m := STEP_DIR.match(p.name)))
     if not candidates:
         raise CheckpointError(f"{path}: no checkpoint found (no {LATEST_FILE} file and no checkpoints/step_*)")
     return candidates[-1][1]

@@ -169,3 +169,50 @@ def test_errors(folder, tmp_path):
             AudioDataset(root, **bad)
     with pytest.raises(IndexError):
         AudioDataset(root)[5]
+
+
+def _peak_hz(x: np.ndarray, rate: int = RATE) -> float:
+    spectrum = np.abs(np.fft.rfft(x * np.hanning(len(x))))
+    return float(np.argmax(spectrum) * rate / len(x))
+
+
+def test_speed_and_gain_augmentation(tmp_path):
+    t = np.arange(3 * RATE) / RATE
+    sf.write(str(tmp_path / "sine.wav"), (0.25 * np.sin(2 * np.pi * 1000 * t)).astype(np.float32), RATE, subtype="FLOAT")
+    kw = dict(crop_seconds=1.0, sample_rate=RATE, seed=3)
+    plain = AudioDataset(tmp_path, **kw)[0]["audio"][0].numpy()
+    assert abs(_peak_hz(plain) - 1000) <= 1
+    for factor in (0.9, 1.1):
+        item = AudioDataset(tmp_path, speed=(factor, factor), **kw)[0]
+        assert item["audio"].shape == (1, RATE) and item["length"] == RATE
+        assert abs(_peak_hz(item["audio"][0].numpy()) - 1000 * factor) <= 2  # pitch moves with the speed
+    louder = AudioDataset(tmp_path, gain_db=(6.0, 6.0), **kw)[0]["audio"][0].numpy()
+    np.testing.assert_allclose(louder, plain * 10 ** (6 / 20), rtol=1e-6)
+
+    # Drawn from (seed, epoch, index): reproducible, different per epoch, same with and without the cache.
+    ranged = dict(speed=(0.9, 1.1), gain_db=(-6.0, 6.0), **kw)
+    a, b = AudioDataset(tmp_path, **ranged), AudioDataset(tmp_path, cache=True, **ranged)
+    torch.testing.assert_close(a[0]["audio"], b[0]["audio"], rtol=0, atol=0)
+    draws = set()
+    for epoch in range(4):
+        a.set_epoch(epoch)
+        draws.add(a._augmentation(0))
+    assert len(draws) == 4 and all(0.9 <= f <= 1.1 and 0.5 <= g <= 2.0 for f, g in draws)
+
+    # A file shorter than the window a slow crop needs is padded, its length reported.
+    sf.write(str(tmp_path / "sine.wav"), np.full(RATE // 2, 0.1, np.float32), RATE, subtype="FLOAT")
+    short = AudioDataset(tmp_path, speed=(0.9, 0.9), **kw)[0]
+    assert short["audio"].shape == (1, RATE) and abs(short["length"] - RATE // 2 / 0.9) <= 2
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(speed=(0.0, 1.1)), "speed must satisfy 0 < low"),
+    (dict(speed=(1.1, 0.9)), "speed must satisfy"),
+    (dict(gain_db=(3.0, -3.0)), "gain_db must satisfy"),
+    (dict(gain_db="loud"), "gain_db must be a"),
+    (dict(speed=(0.9, 1.1), crop_seconds=None), "need crop_seconds"),
+])
+def test_augmentation_errors(folder, kwargs, message):
+    root, _ = folder
+    with pytest.raises(DataError, match=message):
+        AudioDataset(root, **{"crop_seconds": 1.0, **kwargs})

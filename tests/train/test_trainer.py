@@ -97,7 +97,10 @@ def test_resume_is_exact(dataset, tmp_path, balancer):
     config = tiny_config(steps=8, checkpoint_every=4, adversarial_start_step=3,
                          losses={"balancer": balancer, "mel_options": {"window_lengths": [64, 256], "n_mels": [16, 32]}})
     config["model"] = {**TINY_MODEL, "bottleneck": {**TINY_MODEL["bottleneck"], "quantizer_dropout": 0.5}}
-    train(config, dataset, tmp_path / "straight")
+    # Augmented crops too: their speed and gain are drawn from (seed, epoch, index), so a resume sees the same.
+    config["data"] = {**config["data"], "speed": [0.9, 1.1], "gain_db": [-3.0, 3.0], "eval_split": None}
+    trainer, _ = train(config, dataset, tmp_path / "straight")
+    assert trainer.train_set.speed == (0.9, 1.1) and trainer.train_set.gain_db == (-3.0, 3.0)
     train({**config, "steps": 4}, dataset, tmp_path / "resumed")
     train(config, dataset, tmp_path / "resumed", resume=True)
     straight, resumed = train_losses(tmp_path / "straight"), train_losses(tmp_path / "resumed")
@@ -260,6 +263,12 @@ def test_config_loading_and_overrides(tmp_path):
         load_train_config(train_yaml, ["precision=fp16"])
     with pytest.raises(ConfigError, match="not found"):
         load_train_config({"model": "nope.yaml"})
+    augmented = load_train_config(train_yaml, ["data.speed=[0.9, 1.1]", "data.gain_db=[-6, 6]"])
+    assert augmented.data.speed == [0.9, 1.1] and augmented.data.gain_db == [-6, 6]
+    with pytest.raises(ConfigError, match=r"data\.speed must be positive"):
+        load_train_config(train_yaml, ["data.speed=[0, 1.1]"])
+    with pytest.raises(ConfigError, match=r"data\.gain_db must be \[low, high\]"):
+        load_train_config(train_yaml, ["data.gain_db=[6, -6]"])
 
 
 def test_bad_loss_options_are_config_errors_naming_the_field():

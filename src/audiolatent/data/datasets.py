@@ -13,6 +13,13 @@ the order items are asked for; :meth:`AudioDataset.set_epoch` draws new windows.
 says where the window starts in the (resampled) file, so time-aligned labels such as
 ``entry.phones`` can be cropped the same way.
 
+Augmentation (training crops only, both off by default): ``speed=(lo, hi)`` plays each crop
+at a speed factor ``f`` drawn uniformly from ``[lo, hi]`` (Kaldi-style speed perturbation: a
+window of ``round(N * f)`` samples is resampled with soxr to ``N``, which shifts pitch and
+formants by ``f`` and shortens or stretches time by ``1 / f``); ``gain_db=(lo, hi)`` scales it
+by ``10 ** (g / 20)`` with ``g`` drawn uniformly. The factors are functions of
+``(seed, epoch, index)`` as the window is, so a resumed run sees the same crops.
+
 Constructing a dataset reads the manifest (or the soundfile headers of a folder) and never
 decodes audio. Example::
 
@@ -35,6 +42,7 @@ from typing import Any
 
 import numpy as np
 import soundfile as sf
+import soxr
 import torch
 from torch.utils.data import Dataset
 
@@ -101,6 +109,9 @@ class AudioDataset(Dataset):
         max_files: keep only the first ``max_files`` entries left after the filters above.
         cache: keep decoded (and resampled) files in memory after their first use. Each
             DataLoader worker holds its own cache. Crops are identical with and without it.
+        speed: ``(lo, hi)`` range of the speed factor of each crop (``0 < lo <= hi``), or None
+            for no speed perturbation (see the module docstring). Needs ``crop_seconds``.
+        gain_db: ``(lo, hi)`` range of the gain applied to each crop in dB, or None.
 
     Raises:
         DataError: an unreadable source, bad arguments, or no entry left after filtering.
@@ -118,6 +129,8 @@ class AudioDataset(Dataset):
         seed: int = 0,
         max_files: int | None = None,
         cache: bool = False,
+        speed: tuple[float, float] | None = None,
+        gain_db: tuple[float, float] | None = None,
     ) -> None:
         if sample_rate is not None and (not isinstance(sample_rate, int) or sample_rate <= 0):
             raise DataError(f"sample_rate must be a positive integer or None, got {sample_rate!r}")
@@ -127,6 +140,10 @@ class AudioDataset(Dataset):
             raise DataError(f"seed must be a non-negative integer, got {seed!r}")
         if max_files is not None and (not isinstance(max_files, int) or max_files <= 0):
             raise DataError(f"max_files must be a positive integer or None, got {max_files!r}")
+        speed = _check_range("speed", speed, positive=True)
+        gain_db = _check_range("gain_db", gain_db, positive=False)
+        if (speed or gain_db) and crop_seconds is None:
+            raise DataError("speed and gain_db augment training crops: they need crop_seconds")
 
         if isinstance(source, str | os.PathLike):
             entries, name = entries_from_path(source), str(source)
@@ -159,6 +176,8 @@ class AudioDataset(Dataset):
         self.seed = seed
         self.epoch = 0
         self.cache = cache
+        self.speed = speed
+        self.gain_db = gain_db
         self._cache: dict[int, tuple[torch.Tensor, int]] = {}
 
     def __len__(self) -> int:
@@ -183,19 +202,41 @@ class AudioDataset(Dataset):
             audio, rate = self._whole(index)
             return _item(audio, audio.shape[-1], 0, rate, entry)
 
+        factor, gain = self._augmentation(index)
         if not self.cache:
             info = audio_info(entry.path)
             if self.sample_rate is None or info.samplerate == self.sample_rate:
                 # No resampling needed: read only the window instead of the whole file.
                 crop = _seconds_to_samples(self.crop_seconds, info.samplerate)
-                offset = self._crop_offset(index, info.frames, crop)
-                window = self._read_window(entry.path, offset, min(crop, info.frames - offset))
-                return _item(_pad(window, crop), window.shape[-1], offset, info.samplerate, entry)
+                span = _span(crop, factor)
+                offset = self._crop_offset(index, info.frames, span)
+                window = self._read_window(entry.path, offset, min(span, info.frames - offset))
+                return self._finish(window, crop, factor, gain, offset, info.samplerate, entry)
 
         audio, rate = self._whole(index)
         crop = _seconds_to_samples(self.crop_seconds, rate)
-        offset = self._crop_offset(index, audio.shape[-1], crop)
-        window = audio[:, offset : offset + crop]
+        span = _span(crop, factor)
+        offset = self._crop_offset(index, audio.shape[-1], span)
+        return self._finish(audio[:, offset : offset + span], crop, factor, gain, offset, rate, entry)
+
+    def _augmentation(self, index: int) -> tuple[float, float]:
+        """``(speed factor, linear gain)`` of item ``index`` this epoch (``(1, 1)`` when off)."""
+        if self.speed is None and self.gain_db is None:
+            return 1.0, 1.0
+        rng = np.random.default_rng([self.seed, self.epoch, index, 1])
+        factor = float(rng.uniform(*self.speed)) if self.speed else 1.0
+        gain = 10 ** (float(rng.uniform(*self.gain_db)) / 20) if self.gain_db else 1.0
+        return factor, gain
+
+    @staticmethod
+    def _finish(window: torch.Tensor, crop: int, factor: float, gain: float, offset: int, rate: int,
+                entry: ManifestEntry) -> dict[str, Any]:
+        if factor != 1.0:
+            # The window holds round(crop * factor) samples; read at rate * factor it lasts crop samples.
+            out = soxr.resample(window.T.numpy(), rate * factor, rate)
+            window = torch.from_numpy(np.ascontiguousarray(out.T, dtype=np.float32))[:, :crop]
+        if gain != 1.0:
+            window = window * gain
         return _item(_pad(window, crop), window.shape[-1], offset, rate, entry)
 
     def _whole(self, index: int) -> tuple[torch.Tensor, int]:
@@ -293,6 +334,24 @@ def _pad(window: torch.Tensor, n: int) -> torch.Tensor:
     if window.shape[-1] >= n:
         return window
     return torch.nn.functional.pad(window, (0, n - window.shape[-1]))
+
+
+def _span(crop: int, factor: float) -> int:
+    """Samples of the file that a crop of ``crop`` samples at speed ``factor`` consumes."""
+    return crop if factor == 1.0 else max(1, int(math.floor(crop * factor + 0.5)))
+
+
+def _check_range(name: str, value: Any, positive: bool) -> tuple[float, float] | None:
+    if value is None:
+        return None
+    try:
+        lo, hi = (float(v) for v in value)
+    except (TypeError, ValueError):
+        raise DataError(f"{name} must be a (low, high) pair of numbers or None, got {value!r}") from None
+    if not (math.isfinite(lo) and math.isfinite(hi) and lo <= hi) or (positive and lo <= 0):
+        bound = "0 < low <= high" if positive else "low <= high, both finite"
+        raise DataError(f"{name} must satisfy {bound}, got {value!r}")
+    return lo, hi
 
 
 def _seconds_to_samples(seconds: float, rate: int) -> int:

@@ -21,6 +21,7 @@ works either way. The resolved config is what ``run.json`` and checkpoints recor
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,6 +53,11 @@ class DataConfig:
             ``null`` = whole files, batch size 1).
         eval_max_files: evaluate on at most this many held-out files.
         cache: keep decoded files in memory (per worker).
+        speed: ``[low, high]`` speed-perturbation range of the training crops (e.g. ``[0.9, 1.1]``:
+            pitch, formants and tempo move together, Kaldi-style), or ``null`` for none.
+        gain_db: ``[low, high]`` random gain of the training crops in dB, or ``null``.
+            Both augment training crops only, never the held-out evaluation
+            (see :class:`~audiolatent.data.AudioDataset`).
     """
 
     crop_seconds: float = 1.0
@@ -62,6 +68,8 @@ class DataConfig:
     eval_crop_seconds: float | None = 2.0
     eval_max_files: int = 16
     cache: bool = False
+    speed: list[float] | None = None
+    gain_db: list[float] | None = None
 
 
 @dataclass
@@ -177,6 +185,15 @@ class TrainConfig:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.data.batch_size < 1 or self.data.crop_seconds <= 0:
             raise ConfigError("data.batch_size must be >= 1 and data.crop_seconds > 0")
+        for name in ("speed", "gain_db"):
+            value = getattr(self.data, name)
+            if value is None:
+                continue
+            if not (isinstance(value, list | tuple) and len(value) == 2
+                    and all(isinstance(v, int | float) and math.isfinite(v) for v in value) and value[0] <= value[1]):
+                raise ConfigError(f"data.{name} must be [low, high] with low <= high, or null; got {value!r}")
+            if name == "speed" and value[0] <= 0:
+                raise ConfigError(f"data.speed must be positive factors, got {value!r}")
         if not isinstance(self.model, dict) or not self.model:
             raise ConfigError("model: give the codec config (a mapping, or the path of a codec YAML file)")
         if not isinstance(self.discriminators, list) or not all(isinstance(d, dict) for d in self.discriminators):

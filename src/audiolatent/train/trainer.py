@@ -183,7 +183,8 @@ class Trainer:
         if not entries:
             raise DataError("no training data: pass --data MANIFEST_OR_FOLDER")
         common = dict(sample_rate=self.codec.sample_rate, seed=self.config.seed, cache=cfg.cache)
-        train = AudioDataset(entries, split=cfg.train_split, crop_seconds=cfg.crop_seconds, **common)
+        train = AudioDataset(entries, split=cfg.train_split, crop_seconds=cfg.crop_seconds, speed=cfg.speed,
+                             gain_db=cfg.gain_db, **common)
         notices, evaluation = [], None
         if self.config.eval_every > 0 and self.ctx.is_main:
             try:

@@ -295,3 +295,15 @@ def test_lr_schedules():
     assert cosine(10) == pytest.approx(1.0) and cosine(110) == pytest.approx(0.1) and cosine(60) == pytest.approx(0.55)
     assert lr_multiplier(ScheduleConfig(kind="exponential", gamma=0.5), 10)(3) == pytest.approx(0.125)
     assert lr_multiplier(ScheduleConfig(), 10)(7) == 1.0
+
+
+def test_every_packaged_recipe_loads():
+    from audiolatent.core.config import packaged_configs
+
+    recipes = packaged_configs("train")
+    assert {"default-16k", "default-16k-aug", "speech-rvq-16k", "dac-like-44k"} <= set(recipes)
+    for name in recipes:
+        config = load_train_config(name)
+        assert config.steps >= 1 and config.model, name
+    aug = load_train_config("default-16k-aug")
+    assert aug.data.speed == [0.9, 1.1] and aug.data.gain_db == [-6.0, 6.0] and aug.data.train_split == "train"

@@ -3,8 +3,8 @@
     PYTHONPATH=src python scripts/ship_default_codec.py RUN [RUN ...] [--before CONFIG_YAML] [--curve PNG]
 
 RUN ...: the training runs of one lineage in order, each started ``--init-from`` the one before
-(``default-16k``, then ``default-16k-finetune``, then ``default-16k-voices``); the last run's
-latest checkpoint is shipped. ``--before``: a config.yaml whose ``training`` record describes the
+(the shipped codec is one run, ``default-16k-aug``; the earlier lineage was ``default-16k``, then
+``default-16k-finetune``, then ``default-16k-voices``); the last run's latest checkpoint is shipped. ``--before``: a config.yaml whose ``training`` record describes the
 stages that came before the first RUN (e.g. the previously shipped codec's, when its run folder is
 gone).
 
@@ -142,8 +142,9 @@ def main() -> None:
     steps = sum(record["steps"] for record, _ in records)
     minutes = sum(record["wall_seconds"] for record, _ in records) / 60
     labels = [Path(record["recipe"]).stem for record, _ in records]
+    earlier = f" ({training['total_wall_seconds'] / 60:.0f} min with the earlier ones)" if len(stages) > len(records) else ""
     plot_curve(args.runs, labels, args.curve, f"codec-16k-default, {len(records)} stage(s): {steps} steps, {minutes:.0f} min on a "
-               f"2-core CPU ({training['total_wall_seconds'] / 60:.0f} min with the earlier ones)")
+               f"2-core CPU{earlier}")
     print(json.dumps(training, indent=2))
     print(f"wrote {TARGET} ({size:.2f} MB) and {args.curve}")
 

@@ -5,9 +5,9 @@ The checkpoint directories live in ``audiolatent/pretrained/<name>/`` (``config.
 offline from an installed wheel. ``config.yaml`` also records how the weights were made
 (``training.stages``: recipe, command, data, steps, wall time, machine, per stage).
 
-``codec-16k-default`` is the project's default streaming speech codec, trained in three stages
-(recipes ``default-16k``, ``default-16k-finetune``, ``default-16k-voices`` in ``configs/train/``,
-118 minutes on a 2-core CPU in all) on the train splits of the built-in ``speech_real`` and
+``codec-16k-default`` is the project's default streaming speech codec, trained from scratch in
+one run of the recipe ``default-16k-aug`` (``configs/train/``: 24,000 steps, 116 minutes on a
+2-core CPU, speed and gain augmentation) on the train splits of the built-in ``speech_real`` and
 ``speech_aligned`` corpora; causal, 20 ms algorithmic latency, RVQ 4 x 256 at 50 Hz = 1.6 kbps.
 The README has its training curves and its quality beside Codec2 and Opus.
 """

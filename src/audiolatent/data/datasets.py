@@ -18,7 +18,9 @@ at a speed factor ``f`` drawn uniformly from ``[lo, hi]`` (Kaldi-style speed per
 window of ``round(N * f)`` samples is resampled with soxr to ``N``, which shifts pitch and
 formants by ``f`` and shortens or stretches time by ``1 / f``); ``gain_db=(lo, hi)`` scales it
 by ``10 ** (g / 20)`` with ``g`` drawn uniformly. The factors are functions of
-``(seed, epoch, index)`` as the window is, so a resumed run sees the same crops.
+``(seed, epoch, index)`` as the window is, so a resumed run sees the same crops. ``offset``
+stays in file samples; a sped-up item covers ``round(N * f)`` of them, so time-aligned labels
+map to item time by dividing by ``f``.
 
 Constructing a dataset reads the manifest (or the soundfile headers of a folder) and never
 decodes audio. Example::

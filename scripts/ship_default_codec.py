@@ -4,8 +4,9 @@
 
 RUN ...: the training runs of one lineage in order, each started ``--init-from`` the one before
 (the shipped codec is one run, ``default-16k-aug``; the earlier lineage was ``default-16k``, then
-``default-16k-finetune``, then ``default-16k-voices``); the last run's latest checkpoint is shipped. ``--before``: a config.yaml whose ``training`` record describes the
-stages that came before the first RUN (e.g. the previously shipped codec's, when its run folder is
+``default-16k-finetune``, then ``default-16k-voices``); the last run's latest checkpoint is
+shipped. ``--before``: a config.yaml whose ``training`` record describes the stages that came
+before the first RUN (e.g. the previously shipped codec's, when its run folder is
 gone).
 
 1. writes the checkpoint with int8 weights (:mod:`audiolatent.core.checkpoint`) to

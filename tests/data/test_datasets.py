@@ -210,6 +210,8 @@ def test_speed_and_gain_augmentation(tmp_path):
     (dict(speed=(1.1, 0.9)), "speed must satisfy"),
     (dict(gain_db=(3.0, -3.0)), "gain_db must satisfy"),
     (dict(gain_db="loud"), "gain_db must be a"),
+    (dict(speed=(True, 1.1)), "speed must be a"),
+    (dict(gain_db=(-6.0, 0.0, 6.0)), "gain_db must be a"),
     (dict(speed=(0.9, 1.1), crop_seconds=None), "need crop_seconds"),
 ])
 def test_augmentation_errors(folder, kwargs, message):

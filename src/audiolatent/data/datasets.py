@@ -52,7 +52,7 @@ from audiolatent.core.audio import audio_info, load_audio
 from audiolatent.core.errors import AudioError
 from audiolatent.data.manifest import DataError, ManifestEntry, read_manifest, split_of
 
-__all__ = ["AUDIO_EXTENSIONS", "AudioDataset", "collate_audio", "from_path", "scan_folder", "entries_from_path"]
+__all__ = ["AUDIO_EXTENSIONS", "AudioDataset", "augmentation_range", "collate_audio", "from_path", "scan_folder", "entries_from_path"]
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3")
 """File extensions (case-insensitive) a folder dataset picks up."""
@@ -142,8 +142,8 @@ class AudioDataset(Dataset):
             raise DataError(f"seed must be a non-negative integer, got {seed!r}")
         if max_files is not None and (not isinstance(max_files, int) or max_files <= 0):
             raise DataError(f"max_files must be a positive integer or None, got {max_files!r}")
-        speed = _check_range("speed", speed, positive=True)
-        gain_db = _check_range("gain_db", gain_db, positive=False)
+        speed = augmentation_range("speed", speed, positive=True)
+        gain_db = augmentation_range("gain_db", gain_db, positive=False)
         if (speed or gain_db) and crop_seconds is None:
             raise DataError("speed and gain_db augment training crops: they need crop_seconds")
 
@@ -340,16 +340,22 @@ def _pad(window: torch.Tensor, n: int) -> torch.Tensor:
 
 def _span(crop: int, factor: float) -> int:
     """Samples of the file that a crop of ``crop`` samples at speed ``factor`` consumes."""
-    return crop if factor == 1.0 else max(1, int(math.floor(crop * factor + 0.5)))
+    return max(1, int(math.floor(crop * factor + 0.5)))
 
 
-def _check_range(name: str, value: Any, positive: bool) -> tuple[float, float] | None:
+def augmentation_range(name: str, value: Any, positive: bool) -> tuple[float, float] | None:
+    """``value`` as a ``(low, high)`` augmentation range, or None; the one check of ``speed``
+    (``positive``) and ``gain_db`` ranges, for :class:`AudioDataset` and training configs.
+
+    Raises:
+        DataError: not a pair of finite numbers with ``low <= high`` (and ``low > 0`` if ``positive``).
+    """
     if value is None:
         return None
-    try:
-        lo, hi = (float(v) for v in value)
-    except (TypeError, ValueError):
-        raise DataError(f"{name} must be a (low, high) pair of numbers or None, got {value!r}") from None
+    if not (isinstance(value, list | tuple) and len(value) == 2
+            and all(isinstance(v, int | float) and not isinstance(v, bool) for v in value)):
+        raise DataError(f"{name} must be a (low, high) pair of numbers or None, got {value!r}")
+    lo, hi = float(value[0]), float(value[1])
     if not (math.isfinite(lo) and math.isfinite(hi) and lo <= hi) or (positive and lo <= 0):
         bound = "0 < low <= high" if positive else "low <= high, both finite"
         raise DataError(f"{name} must satisfy {bound}, got {value!r}")

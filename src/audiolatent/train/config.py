@@ -21,13 +21,14 @@ works either way. The resolved config is what ``run.json`` and checkpoints recor
 
 from __future__ import annotations
 
-import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from audiolatent.core.config import apply_overrides, from_dict, load_yaml, resolve_config
 from audiolatent.core.errors import ConfigError
+from audiolatent.data.datasets import augmentation_range
+from audiolatent.data.manifest import DataError
 
 __all__ = [
     "DataConfig", "OptimConfig", "ScheduleConfig", "LossConfig", "TrainConfig", "load_train_config",
@@ -186,14 +187,10 @@ class TrainConfig:
         if self.data.batch_size < 1 or self.data.crop_seconds <= 0:
             raise ConfigError("data.batch_size must be >= 1 and data.crop_seconds > 0")
         for name in ("speed", "gain_db"):
-            value = getattr(self.data, name)
-            if value is None:
-                continue
-            if not (isinstance(value, list | tuple) and len(value) == 2
-                    and all(isinstance(v, int | float) and math.isfinite(v) for v in value) and value[0] <= value[1]):
-                raise ConfigError(f"data.{name} must be [low, high] with low <= high, or null; got {value!r}")
-            if name == "speed" and value[0] <= 0:
-                raise ConfigError(f"data.speed must be positive factors, got {value!r}")
+            try:
+                augmentation_range(f"data.{name}", getattr(self.data, name), positive=name == "speed")
+            except DataError as exc:
+                raise ConfigError(str(exc)) from None
         if not isinstance(self.model, dict) or not self.model:
             raise ConfigError("model: give the codec config (a mapping, or the path of a codec YAML file)")
         if not isinstance(self.discriminators, list) or not all(isinstance(d, dict) for d in self.discriminators):

@@ -47,7 +47,7 @@ def test_uniform_random_codes_cost_log2_of_the_codebook():
     bits_per_token = result["probe_bits_per_second"] / FRAME_RATE
     assert abs(bits_per_token - math.log2(16)) < 0.2
     assert result["ratio_to_entropy"] == pytest.approx(1.0, abs=0.06)
-    assert result["streams"]["codes"]["pattern"] == "flat"
+    assert result["streams"]["codes"]["estimators"]["transformer"]["pattern"] == "flat"
 
 
 def test_effective_rank_of_known_matrices():

@@ -1,21 +1,31 @@
 """Modelability: how easily a second-stage model learns a latent (DESIGN.md, "Modelability, defined").
 
-Every tokenizer gets the same probe models under one fixed :class:`ProbeBudget` (architecture
-size, optimiser steps, frames per step, seed), trained on the train split's latents and scored
-on the test split's. Train items of a stream are joined end to end into one sequence before
-random windows are cut from it (so a short file does not shrink the context window of all);
-test items are scored one by one, each window from an empty context.
+Every tokenizer gets the same estimators under one fixed :class:`ProbeBudget` (architecture
+size, at most so many optimiser steps, frames per step, seed), fitted on the train split's
+latents and scored on the test split's (sliding windows, each frame scored once with context).
+``validation_fraction`` of the train frames (whole items drawn at random,
+:func:`audiolatent.lm.ngram.holdout_split`) are held out of fitting to choose the n-grams'
+contexts and smoothing and the transformer's stopping step; nothing is fitted on test.
 
-Definitions
------------
-* **probe bits/s** (discrete streams): held-out cross-entropy of a causal transformer LM
-  (:func:`audiolatent.lm.probe.train_token_probe`, ``delay`` pattern; ``flat`` for one
-  codebook) in bits per second of audio, total and per codebook, summed over streams;
-  **ratio_to_entropy** = probe bits/s / unigram (entropy-coded, order-0) bits/s of the same test
-  codes: below 1, the past predicts part of the stream.
-* **NLL/s** and **next-frame R^2** (continuous streams): a Gaussian-head transformer predicting
-  the next frame (:func:`audiolatent.lm.probe.train_continuous_probe`); NLL in nats per second in
-  the latent's own units; R^2 = 1 - SSE(mean prediction) / SST (pooled over dims).
+Definitions (``docs/metrics.md`` has the full text)
+----------------------------------------------------
+* **estimators** (discrete streams), each a held-out cross-entropy in bits per second of audio,
+  total and per codebook: ``unigram`` (add-1/2, fitted on train), ``bigram`` and ``trigram``
+  (count models of :mod:`audiolatent.lm.ngram`: within a codebook, conditioned on the codebook
+  before in the same frame where that helps) and ``transformer`` (a causal LM,
+  :func:`audiolatent.lm.probe.train_token_probe`, ``delay`` pattern or ``flat`` for one
+  codebook, early-stopped on the held-out slice).
+* **probe bits/s** (the headline): the lowest of them, an upper bound on the entropy rate;
+  ``estimator`` names it. **predictable bits/s** = train unigram - headline.
+  **ratio_to_entropy** = headline / train unigram.
+* **data efficiency**: the estimators refitted on nested subsets of 1/8, 1/4, 1/2 of the train
+  frames (the same fraction of every corpus); ``half_data_change`` = |headline(1/2) - headline| /
+  headline and ``converged`` = ``half_data_change < converged_tolerance`` (0.03).
+* **NLL/s**, **marginal NLL/s**, **predictive information** (nats/s = marginal - conditional)
+  and **next-frame R^2** (continuous streams): a Gaussian-head transformer predicting the next
+  frame (:func:`audiolatent.lm.probe.train_continuous_probe`); NLLs in nats per second in the
+  latent's own units; predictive information and R^2 (computed in the train standardisation)
+  are invariant to a per-dimension affine map of the latent.
 * **Fréchet log-mel distance** (both): the first ``prompt_seconds`` of the longest held-out
   items are continued by ``continuation_seconds`` with the probe (temperature 1), decoded with
   the tokenizer, and the *generated part* is described by its log-mel frames (16 kHz, 1024-point
@@ -56,7 +66,13 @@ import torch
 from torch import nn
 
 from audiolatent.core.latent import Latent, Stream
-from audiolatent.lm.probe import evaluate_continuous_probe, evaluate_token_probe, train_continuous_probe, train_token_probe
+from audiolatent.lm.probe import (
+    evaluate_continuous_probe,
+    evaluate_token_probe,
+    train_continuous_probe,
+    train_token_probe,
+    unigram_bits_per_token,
+)
 
 __all__ = [
     "ProbeBudget",
@@ -79,7 +95,7 @@ FRECHET_SAMPLE_RATE = 16000
 class ProbeBudget:
     """The fixed budget every tokenizer's probes get (same for all, so results compare)."""
 
-    steps: int = 400
+    steps: int = 1000
     dim: int = 64
     layers: int = 2
     heads: int = 4
@@ -93,18 +109,24 @@ class ProbeBudget:
     phone_steps: int = 300
     max_probe_codebooks: int = 8
     max_phone_train_frames: int = 20000
+    validation_fraction: float = 0.1
+    eval_every: int = 25
+    patience: int = 4
+    ngram_orders: tuple[int, ...] = (1, 2)
+    curve_fractions: tuple[float, ...] = (0.125, 0.25, 0.5, 1.0)
+    converged_tolerance: float = 0.03
 
 
 DEFAULT_BUDGET = ProbeBudget()
 #: the default bench's budget (``audiolatent bench`` with no flag): the five built-ins on the
 #: built-in corpus in under 10 minutes on a 2-core CPU, identical for every tokenizer
-STANDARD_BUDGET = ProbeBudget(steps=300, dim=48, batch_frames=1024, window_frames=96, prompt_seconds=0.5,
+STANDARD_BUDGET = ProbeBudget(steps=400, dim=48, batch_frames=1024, window_frames=96, prompt_seconds=0.5,
                               continuation_seconds=1.0, n_continuations=3, phone_steps=200, max_probe_codebooks=8,
                               max_phone_train_frames=6000)
 #: ``--quick``: a smoke test of every axis in a couple of minutes
 QUICK_BUDGET = ProbeBudget(steps=40, dim=32, batch_frames=512, window_frames=64, prompt_seconds=0.25,
                            continuation_seconds=0.5, n_continuations=2, phone_steps=100, max_probe_codebooks=4,
-                           max_phone_train_frames=3000)
+                           max_phone_train_frames=3000, curve_fractions=(0.5, 1.0))
 
 
 def _items(latents: list[Latent], index: int) -> list[torch.Tensor]:
@@ -271,7 +293,131 @@ def _phone_frames(items: list[torch.Tensor], phones: list, frame_rate: float) ->
 # --- probes -----------------------------------------------------------------------------------
 def _probe_kwargs(budget: ProbeBudget) -> dict:
     return dict(steps=budget.steps, dim=budget.dim, layers=budget.layers, heads=budget.heads, lr=budget.lr,
-                seed=budget.seed, batch_frames=budget.batch_frames, window_frames=budget.window_frames)
+                seed=budget.seed, batch_frames=budget.batch_frames, window_frames=budget.window_frames,
+                eval_every=budget.eval_every, patience=budget.patience)
+
+
+#: estimator names, in the order they are reported
+ESTIMATORS = ("unigram", "bigram", "trigram", "transformer")
+_NGRAM_NAMES = {1: "bigram", 2: "trigram"}
+
+
+def train_subset(items: list[torch.Tensor], fraction: float, seed: int = 0, groups: list | None = None) -> list[torch.Tensor]:
+    """The first ``fraction`` of the train frames, items taken in a seeded random order.
+
+    ``groups`` (one label per item, e.g. its corpus): the fraction is taken within each group,
+    so the mix of the data stays the same and only its amount changes. Nested: a smaller
+    fraction is a subset of a larger one. ``fraction >= 1``: every item.
+    """
+    if fraction >= 1:
+        return list(items)
+    if groups is not None:
+        if len(groups) != len(items):
+            raise ValueError(f"train_subset: {len(groups)} group labels for {len(items)} items")
+        out = []
+        for label in dict.fromkeys(groups):
+            members = [x for x, g in zip(items, groups) if g == label]
+            out += train_subset(members, fraction, seed)
+        return out
+    order = torch.randperm(len(items), generator=torch.Generator().manual_seed(seed)).tolist()
+    target, out, total = fraction * sum(x.shape[-1] for x in items), [], 0
+    for i in order:
+        if total >= target:
+            break
+        out.append(items[i])
+        total += items[i].shape[-1]
+    return out
+
+
+def discrete_estimators(train_items: list[torch.Tensor], test_items: list[torch.Tensor], codebook_sizes, frame_rate: float,
+                        budget: ProbeBudget, transformer: bool = True, progress=None) -> dict:
+    """Held-out cross-entropy of every estimator of one discrete stream (module docstring).
+
+    Returns ``{"estimators": {name: {"bits_per_second", "bits_per_second_per_codebook", ...}},
+    "headline": name, "bits_per_second", "probe": ProbeResult | None}``; ``headline`` is the
+    estimator with the lowest held-out bits/s.
+    """
+    from audiolatent.lm.ngram import fit_ngrams, fit_unigram, holdout_split
+
+    sizes = tuple(int(v) for v in codebook_sizes)
+    out: dict[str, dict] = {}
+
+    def row(bits_per_token, **extra):
+        return {"bits_per_second": float(sum(bits_per_token)) * frame_rate,
+                "bits_per_second_per_codebook": [b * frame_rate for b in bits_per_token], **extra}
+
+    out["unigram"] = row(fit_unigram(train_items, sizes).bits_per_token(test_items))
+    for order, model in fit_ngrams(train_items, sizes, budget.ngram_orders, validation=budget.validation_fraction).items():
+        out[_NGRAM_NAMES.get(order, f"{order + 1}-gram")] = row(model.bits_per_token(test_items),
+                                                                 contexts=[list(c.context) for c in model.codebooks])
+    probe = None
+    if transformer:
+        fit, val = holdout_split(train_items, budget.validation_fraction)
+        pattern = "flat" if len(sizes) == 1 else "delay"
+        probe = train_token_probe([torch.cat(fit, dim=-1)], sizes, frame_rate, pattern=pattern, codes_val=val,
+                                  progress=progress, **_probe_kwargs(budget))
+        ev = evaluate_token_probe(probe, test_items)
+        validation = probe.config["validation"]
+        out["transformer"] = row(ev["bits_per_token"], pattern=pattern, best_step=validation["best_step"],
+                                 stopped_at=validation["stopped_at"], final_train_loss=probe.train_losses[-1])
+    headline = min(out, key=lambda k: out[k]["bits_per_second"])
+    return {"estimators": out, "headline": headline, "bits_per_second": out[headline]["bits_per_second"], "probe": probe}
+
+
+def _discrete_row(template: Stream, train_items, test_items, budget: ProbeBudget, progress=None,
+                  groups: list | None = None) -> tuple[dict, object]:
+    """The modelability row of one discrete stream: every estimator, the headline, its curve."""
+    sizes, rate = template.codebook_sizes, template.frame_rate
+    full = discrete_estimators(train_items, test_items, sizes, rate, budget, progress=progress)
+    # the curve retrains the transformer only where it is the headline on all the data: where an
+    # n-gram wins, leaving it out can only raise the smaller-data headlines (a stricter check)
+    with_transformer = full["headline"] == "transformer"
+    curve = []
+    for fraction in sorted(set(budget.curve_fractions) | {1.0}):
+        subset = train_subset(train_items, fraction, budget.seed, groups)
+        part = full if fraction >= 1 else discrete_estimators(subset, test_items,
+                                                               sizes, rate, budget, transformer=with_transformer,
+                                                               progress=progress)
+        curve.append({"fraction": fraction, "train_frames": sum(x.shape[-1] for x in subset),
+                      "headline": part["headline"], "bits_per_second": part["bits_per_second"],
+                      "estimators": {k: v["bits_per_second"] for k, v in part["estimators"].items()}})
+    half = [c for c in curve if abs(c["fraction"] - 0.5) < 1e-9]
+    change = abs(half[0]["bits_per_second"] - full["bits_per_second"]) / full["bits_per_second"] if half and full["bits_per_second"] > 0 else None
+    unigram = full["estimators"]["unigram"]["bits_per_second"]
+    test_entropy = sum(unigram_bits_per_token(test_items, sizes)) * rate
+    row = {
+        "probe_bits_per_second": full["bits_per_second"],
+        "estimator": full["headline"],
+        "probe_bits_per_second_per_codebook": full["estimators"][full["headline"]]["bits_per_second_per_codebook"],
+        "estimators": full["estimators"],
+        "unigram_bits_per_second": unigram,
+        "test_entropy_bits_per_second": test_entropy,
+        "predictable_bits_per_second": unigram - full["bits_per_second"],
+        "ratio_to_entropy": full["bits_per_second"] / unigram if unigram > 0 else None,
+        "data_efficiency": curve,
+        "half_data_change": change,
+        "converged": None if change is None else bool(change < budget.converged_tolerance),
+        "train_frames": sum(x.shape[-1] for x in train_items),
+    }
+    return row, full["probe"]
+
+
+def _continuous_row(template: Stream, train_items, test_items, budget: ProbeBudget, progress=None) -> tuple[dict, object]:
+    from audiolatent.lm.ngram import holdout_split
+
+    fit, val = holdout_split(train_items, budget.validation_fraction)
+    probe = train_continuous_probe([torch.cat(fit, dim=-1)], template.frame_rate, head="gaussian", latents_val=val,
+                                   progress=progress, **_probe_kwargs(budget))
+    ev = evaluate_continuous_probe(probe, test_items)
+    pooled = torch.cat(test_items, dim=-1).T
+    validation = probe.config["validation"]
+    row = {"nll_per_second": ev["nll_per_second"], "marginal_nll_per_second": ev["marginal_nll_per_second"],
+           "predictive_nats_per_second": ev["predictive_nats_per_second"], "r2": ev["r2"],
+           "effective_rank": effective_rank(pooled), "dims": pooled.shape[1],
+           "best_step": validation["best_step"] if validation else None,
+           "stopped_at": validation["stopped_at"] if validation else None,
+           "train_frames": sum(x.shape[-1] for x in train_items), **adjacent_smoothness(test_items)}
+    return row, probe
 
 
 def _generate(tokenizer, stream: Stream, probe, test_items: list[torch.Tensor], budget: ProbeBudget, sample_rate: int):
@@ -308,6 +454,8 @@ def measure_modelability(
     test_audio: list[torch.Tensor] | None = None,
     phones_train: list | None = None,
     phones_test: list | None = None,
+    progress=None,
+    train_groups: list | None = None,
 ) -> dict:
     """Every modelability metric of one tokenizer's latents (module docstring has the definitions).
 
@@ -317,46 +465,36 @@ def measure_modelability(
         budget: the probe budget (use the same for every tokenizer compared).
         test_audio: the held-out audio ``[C, N]`` at the tokenizer's rate (Fréchet reference).
         phones_train, phones_test: per latent, its phone alignment or None.
+        progress: called with the number of probe training steps done (a progress bar's update).
+        train_groups: per train latent, a label (its corpus): the data-efficiency subsets take
+            the same fraction of every group.
 
     Returns:
-        ``{"budget", "streams": {name: {...}}, "probe_bits_per_second",
-        "probe_bits_per_second_per_codebook", "ratio_to_entropy", "nll_per_second", "r2",
-        "frechet_logmel", "effective_rank", "adjacent_cosine", "adjacent_delta_ratio",
-        "phoneme_accuracy", "skipped": {metric: reason}}``; totals are summed over discrete
-        (bits) or continuous (NLL) streams, and None where no stream of that kind exists.
+        ``{"budget", "streams": {name: {...}}, "probe_bits_per_second", "estimator", "estimators",
+        "probe_bits_per_second_per_codebook", "unigram_bits_per_second", "predictable_bits_per_second",
+        "ratio_to_entropy", "converged", "half_data_change", "nll_per_second",
+        "marginal_nll_per_second", "predictive_nats_per_second", "r2", "frechet_logmel",
+        "effective_rank", "adjacent_cosine", "adjacent_delta_ratio", "phoneme_accuracy",
+        "skipped": {metric: reason}}``; totals are summed over discrete (bits) or continuous
+        (nats) streams, and None where no stream of that kind exists. Each discrete stream's row
+        also holds every estimator per codebook and its ``data_efficiency`` curve.
     """
     if not train_latents or not test_latents:
         raise ValueError("measure_modelability needs train and test latents")
     skipped: dict[str, str] = {}
     streams: dict[str, dict] = {}
-    discrete_bits, discrete_unigram, per_codebook, nll, r2s, fd, ranks, smooth = [], [], [], [], [], [], [], []
     phone_acc: dict = {}
     generated: list[torch.Tensor] = []
     for index, template in enumerate(test_latents[0].streams):
         train_items, test_items = _items(train_latents, index), _items(test_latents, index)
-        joined = [torch.cat(train_items, dim=-1)]
         row: dict = {"kind": "discrete" if template.is_discrete else "continuous", "frame_rate": template.frame_rate}
         if template.is_discrete:
-            pattern = "flat" if len(template.codebook_sizes) == 1 else "delay"
-            probe = train_token_probe(joined, template.codebook_sizes, template.frame_rate, pattern=pattern, **_probe_kwargs(budget))
-            ev = evaluate_token_probe(probe, test_items)
-            row.update(pattern=pattern, probe_bits_per_second=ev["bits_per_second"],
-                       probe_bits_per_second_per_codebook=ev["bits_per_second_per_codebook"],
-                       unigram_bits_per_second=ev["unigram_bits_per_second"], ratio_to_entropy=ev["ratio_to_unigram"],
-                       final_train_loss=probe.train_losses[-1])
-            discrete_bits.append(ev["bits_per_second"])
-            discrete_unigram.append(ev["unigram_bits_per_second"])
-            per_codebook += ev["bits_per_second_per_codebook"]
+            groups = None if train_groups is None else [g for lat, g in zip(train_latents, train_groups)
+                                                        for n in _lengths(lat, template.name) if n > 0]
+            values, probe = _discrete_row(template, train_items, test_items, budget, progress, groups)
         else:
-            probe = train_continuous_probe(joined, template.frame_rate, head="gaussian", **_probe_kwargs(budget))
-            ev = evaluate_continuous_probe(probe, test_items)
-            pooled = torch.cat(test_items, dim=-1).T
-            row.update(nll_per_second=ev["nll_per_second"], r2=ev["r2"], effective_rank=effective_rank(pooled),
-                       dims=pooled.shape[1], **adjacent_smoothness(test_items))
-            nll.append(ev["nll_per_second"])
-            r2s.append(ev["r2"])
-            ranks.append(row["effective_rank"])
-            smooth.append((row["adjacent_cosine"], row["adjacent_delta_ratio"]))
+            values, probe = _continuous_row(template, train_items, test_items, budget, progress)
+        row.update(values)
         if phones_train is not None and phones_test is not None and any(p is not None for p in phones_test):
             row["phoneme"] = _phoneme_row(template, train_items, test_items, train_latents, test_latents, phones_train,
                                           phones_test, budget)
@@ -364,37 +502,55 @@ def measure_modelability(
         if len(test_latents[0].streams) == 1 and tokenizer is not None and test_audio:
             generated = _generate(tokenizer, template, probe, test_items, budget, tokenizer.sample_rate)
         streams[template.name] = row
+    fd = None
     if generated:
         real = logmel_statistics(test_audio, tokenizer.sample_rate)
         fake = logmel_statistics(generated, tokenizer.sample_rate)
-        fd.append(frechet_distance(*fake, *real))
+        fd = frechet_distance(*fake, *real)
     elif tokenizer is None or not test_audio:
         skipped["frechet_logmel"] = "no tokenizer or held-out audio given"
     elif len(test_latents[0].streams) != 1:
         skipped["frechet_logmel"] = "continuations are generated for single-stream latents only"
     else:
         skipped["frechet_logmel"] = f"no held-out item is longer than the {budget.prompt_seconds} s prompt"
-    if not ranks:
+    discrete = [r for r in streams.values() if r["kind"] == "discrete"]
+    continuous = [r for r in streams.values() if r["kind"] == "continuous"]
+    if not continuous:
         skipped["effective_rank"] = skipped["adjacent_smoothness"] = "defined for continuous latents only"
-    if not discrete_bits:
+    if not discrete:
         skipped["probe_bits_per_second"] = "no discrete stream"
-    if not nll:
+    if not continuous:
         skipped["nll_per_second"] = "no continuous stream"
     if not phone_acc:
         skipped["phoneme_accuracy"] = "no phone alignments in the data"
-    total_unigram = sum(discrete_unigram)
+
+    def total(rows, key):
+        values = [r[key] for r in rows]
+        return sum(values) if values and None not in values else None
+
+    headline, unigram = total(discrete, "probe_bits_per_second"), total(discrete, "unigram_bits_per_second")
+    estimators = sorted({e for r in discrete for e in r["estimators"]}, key=lambda e: (ESTIMATORS + (e,)).index(e))
     return {
         "budget": asdict(budget),
         "streams": streams,
-        "probe_bits_per_second": sum(discrete_bits) if discrete_bits else None,
-        "probe_bits_per_second_per_codebook": per_codebook or None,
-        "ratio_to_entropy": (sum(discrete_bits) / total_unigram if total_unigram > 0 else None) if discrete_bits else None,
-        "nll_per_second": sum(nll) if nll and None not in nll else None,
-        "r2": float(np.mean(r2s)) if r2s else None,
-        "frechet_logmel": fd[0] if fd else None,
-        "effective_rank": ranks[0] if len(ranks) == 1 else (ranks or None),
-        "adjacent_cosine": smooth[0][0] if smooth else None,
-        "adjacent_delta_ratio": smooth[0][1] if smooth else None,
+        "probe_bits_per_second": headline,
+        "estimator": "+".join(sorted({r["estimator"] for r in discrete})) if discrete else None,
+        "estimators": {e: total([r["estimators"][e] for r in discrete if e in r["estimators"]], "bits_per_second")
+                       for e in estimators} if discrete else None,
+        "probe_bits_per_second_per_codebook": [b for r in discrete for b in r["probe_bits_per_second_per_codebook"]] or None,
+        "unigram_bits_per_second": unigram,
+        "predictable_bits_per_second": None if headline is None else unigram - headline,
+        "ratio_to_entropy": headline / unigram if headline is not None and unigram else None,
+        "converged": all(r["converged"] for r in discrete) if discrete and None not in [r["converged"] for r in discrete] else None,
+        "half_data_change": max(r["half_data_change"] for r in discrete) if discrete and None not in [r["half_data_change"] for r in discrete] else None,
+        "nll_per_second": total(continuous, "nll_per_second"),
+        "marginal_nll_per_second": total(continuous, "marginal_nll_per_second"),
+        "predictive_nats_per_second": total(continuous, "predictive_nats_per_second"),
+        "r2": float(np.mean([r["r2"] for r in continuous])) if continuous else None,
+        "frechet_logmel": fd,
+        "effective_rank": continuous[0]["effective_rank"] if len(continuous) == 1 else ([r["effective_rank"] for r in continuous] or None),
+        "adjacent_cosine": continuous[0]["adjacent_cosine"] if continuous else None,
+        "adjacent_delta_ratio": continuous[0]["adjacent_delta_ratio"] if continuous else None,
         "phoneme_accuracy": {k: v["all"]["accuracy"] for k, v in phone_acc.items()} or None,
         "skipped": skipped,
     }

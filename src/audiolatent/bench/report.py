@@ -11,6 +11,13 @@
   ``min / value`` (discrete only); streaming: ``min latency / latency`` (0 when it cannot stream).
   A missing value draws no bar (labelled "n/a").
 
+* a **data-efficiency** plot: the headline modelability (bits/s) of each discrete tokenizer
+  against the seconds of train audio its probes saw (1/8, 1/4, 1/2 and all of the train split),
+  so a curve still falling at the right says the figure is not converged;
+
+and, per tokenizer with a discrete latent, a table of every modelability estimator (unigram,
+bigram, trigram, transformer), total and per codebook, naming the headline one.
+
 It adds a sortable table (click a header; a few lines of inline JavaScript, no network) and, per
 tokenizer, audio players for the example clips (original and reconstruction) embedded as base64
 WAV data URIs, so the file works offline and can be moved on its own. Written atomically.
@@ -71,6 +78,65 @@ def _rate_distortion_png(results: dict) -> str:
         fig.suptitle("not shown (continuous, no bit rate): " + ", ".join(continuous), fontsize=9)
     fig.tight_layout()
     return _png(fig)
+
+
+def _data_efficiency_png(results: dict) -> str | None:
+    """Headline bits/s against train seconds per discrete tokenizer (None: no curve to draw)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    curves = {}
+    for name, t in results["tokenizers"].items():
+        for stream, row in (t["modelability"].get("streams") or {}).items():
+            if row.get("data_efficiency"):
+                label = name if len(t["modelability"]["streams"]) == 1 else f"{name}/{stream}"
+                curves[label] = (row["data_efficiency"], row["frame_rate"], row.get("converged"))
+    if not curves:
+        return None
+    fig, ax = plt.subplots(figsize=(5.6, 3.6))
+    for label, (curve, frame_rate, converged) in curves.items():
+        seconds = [c["train_frames"] / frame_rate for c in curve]
+        first = curve[-1]["bits_per_second"]
+        relative = [c["bits_per_second"] / first for c in curve]
+        ax.plot(seconds, relative, marker="o", label=f"{label} ({'converged' if converged else 'NOT converged'})")
+    import matplotlib.ticker
+
+    ax.set_xscale("log")
+    ax.xaxis.set_major_locator(matplotlib.ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
+    ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    ax.axhline(1.03, color="#999", lw=0.8, ls="--", label="+3 %: the convergence bound at half the data")
+    ax.set_xlabel("train audio the probes saw (s, log)")
+    ax.set_ylabel("headline bits/s / value with all data")
+    ax.set_title("data efficiency (lower is better; flat at the right = converged)", fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    return _png(fig)
+
+
+def _estimator_tables(results: dict) -> list[str]:
+    parts = []
+    for name, t in results["tokenizers"].items():
+        for stream, row in (t["modelability"].get("streams") or {}).items():
+            estimators = row.get("estimators")
+            if not estimators:
+                continue
+            n_books = len(next(iter(estimators.values()))["bits_per_second_per_codebook"])
+            shown = min(n_books, 8)
+            head = "".join(f"<th>cb {k}</th>" for k in range(shown)) + ("<th>...</th>" if n_books > shown else "")
+            parts.append(f"<h3>{html.escape(name)} / {html.escape(stream)}</h3><table><thead><tr><th>estimator</th>"
+                         f"<th>bits/s</th>{head}</tr></thead><tbody>")
+            for est, v in estimators.items():
+                mark = " (headline)" if est == row.get("estimator") else ""
+                cells = "".join(f"<td>{_fmt(b)}</td>" for b in v["bits_per_second_per_codebook"][:shown])
+                cells += "<td></td>" if n_books > shown else ""
+                parts.append(f"<tr><td>{html.escape(est)}{mark}</td><td>{_fmt(v['bits_per_second'])}</td>{cells}</tr>")
+            parts.append(f"</tbody></table><p>train-fitted unigram {_fmt(row.get('unigram_bits_per_second'))} bits/s, "
+                         f"predictable {_fmt(row.get('predictable_bits_per_second'))} bits/s, change when the train "
+                         f"data is halved {_fmt(row.get('half_data_change'))} (converged: {_fmt(row.get('converged'))}).</p>")
+    return parts
 
 
 def axis_scores(results: dict) -> dict[str, dict[str, float | None]]:
@@ -142,7 +208,10 @@ _COLUMNS = [
     ("SI-SNR dB", ("distortion", "si_snr")), ("PESQ-WB", ("distortion", "pesq_wb")), ("STOI", ("distortion", "stoi")),
     ("F0 cents", ("distortion", "f0_rmse_cents")), ("causal", ("streaming", "causal")),
     ("latency ms", ("streaming", "algorithmic_latency_ms")), ("probe bits/s", ("modelability", "probe_bits_per_second")),
-    ("probe/entropy", ("modelability", "ratio_to_entropy")), ("NLL/s", ("modelability", "nll_per_second")),
+    ("estimator", ("modelability", "estimator")), ("converged", ("modelability", "converged")),
+    ("predictable bits/s", ("modelability", "predictable_bits_per_second")),
+    ("probe/unigram", ("modelability", "ratio_to_entropy")), ("NLL/s", ("modelability", "nll_per_second")),
+    ("pred. info nats/s", ("modelability", "predictive_nats_per_second")),
     ("R2", ("modelability", "r2")), ("Fréchet log-mel", ("modelability", "frechet_logmel")),
     ("eff. rank", ("modelability", "effective_rank")),
 ]
@@ -206,7 +275,16 @@ def write_report(results: dict, out_dir, examples: dict | None = None) -> Path:
                  "<code>audiolatent.bench.report</code> for the scores).</p><div class='axes'>")
     for name in toks:
         parts.append(f"<img alt='axes {html.escape(name)}' src='data:image/png;base64,{_axes_png(name, scores[name])}'>")
-    parts.append("</div><h2>Examples</h2>")
+    parts.append("</div>")
+    efficiency = _data_efficiency_png(results)
+    estimator_tables = _estimator_tables(results)
+    if efficiency or estimator_tables:
+        parts.append("<h2>Modelability</h2><p>Held-out cross-entropy of each estimator (lower is better); the "
+                     "headline is the lowest. See <code>docs/metrics.md</code>.</p>")
+        if efficiency:
+            parts.append(f"<img alt='data efficiency' src='data:image/png;base64,{efficiency}'>")
+        parts += estimator_tables
+    parts.append("<h2>Examples</h2>")
     for name in toks:
         parts.append(f"<h3>{html.escape(name)}</h3>")
         for ex in examples.get(name, []):

@@ -16,7 +16,8 @@
 4. rank 0 logs to ``OUT/metrics.jsonl`` (+ TensorBoard) every ``log_every`` steps, evaluates the
    held-out split every ``eval_every`` (:func:`~audiolatent.lm.probe.evaluate_token_probe`:
    ``eval/bits_per_second``; :func:`~audiolatent.lm.probe.evaluate_continuous_probe`:
-   ``eval/nll_per_second`` in nats/s of the latent's own units and ``eval/r2``) and checkpoints
+   ``eval/nll_per_second`` in nats/s of the latent's own units, ``eval/predictive_nats_per_second``
+   (scale-free) and ``eval/r2``) and checkpoints
    every ``checkpoint_every`` steps, at the end, and on SIGTERM/Ctrl-C.
 
 Checkpoint layout (atomic directory, ``OUT/latest`` pointer as for codecs)::
@@ -383,7 +384,8 @@ class LMTrainer:
             r = evaluate_continuous_probe(probe, self.test_items)
             metrics = {"eval/r2": r["r2"]}
             if r["nll_per_second"] is not None:
-                metrics.update({"eval/nll_per_second": r["nll_per_second"], "eval/nll_per_frame": r["nll_per_frame"]})
+                metrics.update({"eval/nll_per_second": r["nll_per_second"], "eval/nll_per_frame": r["nll_per_frame"],
+                                "eval/predictive_nats_per_second": r["predictive_nats_per_second"]})
         self.logger.log(self.step, metrics, split="test")
         return metrics
 

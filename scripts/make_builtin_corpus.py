@@ -75,7 +75,8 @@ def main(argv: list[str] | None = None) -> int:
         "music": select_music(sources["music"]),
     }
 
-    with atomic_dir(args.out) as tmp:
+    ours = lambda p: all((p / c / "manifest.jsonl").is_file() for c in CORPORA) or not any(p.iterdir())  # noqa: E731
+    with atomic_dir(args.out, may_replace=ours) as tmp:
         for name, rows in selected.items():
             for row in rows:
                 dst = tmp / name / row["path"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +20,11 @@ import torch
 from audiolatent.core.atomic import atomic_path
 from audiolatent.core.errors import AudioError
 
-__all__ = ["load_audio", "save_audio", "resample", "check_audio", "audio_info"]
+__all__ = ["load_audio", "save_audio", "resample", "check_audio", "audio_info", "MAX_ABS_SAMPLE"]
+
+#: samples beyond this magnitude are refused: audio is [-1, 1]; x50 (clipped float audio) is
+#: accepted with a warning, 32768 (int16 scale in a float file) or 1e30 (garbage) is not
+MAX_ABS_SAMPLE = 1000.0
 
 
 def audio_info(path: str | os.PathLike) -> sf._SoundFileInfo:
@@ -65,6 +70,11 @@ def load_audio(
         raise AudioError(f"{path}: empty audio (0 samples)")
     if not np.isfinite(data).all():
         raise AudioError(f"{path}: contains NaN or infinite samples")
+    _check_amplitude(float(np.abs(data).max()), str(path))
+    declared = _wav_declared_frames(Path(path))
+    if declared is not None and declared > data.shape[0]:
+        warnings.warn(f"{path}: the WAV header declares {declared} samples but the file holds {data.shape[0]} "
+                      "(a truncated file); using the samples present", stacklevel=2)
     if mono and data.shape[1] > 1:
         data = data.mean(axis=1, keepdims=True)
     if sample_rate is not None and sample_rate != file_rate:
@@ -154,7 +164,47 @@ def check_audio(
         raise AudioError(f"{name}: expected floating-point samples, got {audio.dtype}")
     if not torch.isfinite(audio).all():
         raise AudioError(f"{name}: contains NaN or infinite samples")
+    if audio.numel():
+        _check_amplitude(float(audio.detach().abs().max()), name, warn=False)
     return audio
+
+
+def _check_amplitude(peak: float, name: str, warn: bool = True) -> None:
+    """Refuse samples beyond :data:`MAX_ABS_SAMPLE`; warn (files) above full scale."""
+    if peak > MAX_ABS_SAMPLE:
+        hint = " (int16 scale: divide by 32768)" if 16000 < peak <= 32768 else ""
+        raise AudioError(f"{name}: peak sample {peak:.3g} is far outside full scale [-1, 1] (at most {MAX_ABS_SAMPLE:g} "
+                         f"is accepted){hint}")
+    if warn and peak > 1.0:
+        warnings.warn(f"{name}: peak sample {peak:.3g} is above full scale (clipped float audio); using it as it is",
+                      stacklevel=3)
+
+
+def _wav_declared_frames(path: Path) -> int | None:
+    """Frames the RIFF/WAVE header of ``path`` declares (None: not a WAV, or no size declared)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(12)
+            if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+                return None
+            block_align = None
+            while True:
+                chunk = f.read(8)
+                if len(chunk) < 8:
+                    return None
+                size = int.from_bytes(chunk[4:8], "little")
+                if chunk[:4] == b"fmt ":
+                    fmt = f.read(size)
+                    block_align = int.from_bytes(fmt[12:14], "little") if len(fmt) >= 14 else None
+                    f.seek(size % 2, 1)
+                elif chunk[:4] == b"data":
+                    if not block_align or size in (0, 0xFFFFFFFF):  # streamed WAVs leave the size open
+                        return None
+                    return size // block_align
+                else:
+                    f.seek(size + size % 2, 1)
+    except OSError:
+        return None
 
 
 def duration_to_samples(seconds: float, sample_rate: int) -> int:

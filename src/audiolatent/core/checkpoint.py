@@ -118,14 +118,25 @@ def write_model_files(
     save_yaml(data, directory / CONFIG_FILE)
 
 
+def is_replaceable_checkpoint(path: Path) -> bool:
+    """True for a directory a checkpoint writer may replace: an empty one, or a checkpoint
+    (its ``config.yaml`` is there). A user's folder of other files is never replaced."""
+    path = Path(path)
+    return path.is_dir() and (not any(path.iterdir()) or (path / CONFIG_FILE).is_file())
+
+
 def save_checkpoint(
     tokenizer: "Tokenizer", directory: str | os.PathLike, extra: dict | None = None, weights: str = "float32"
 ) -> Path:
-    """Write a loadable checkpoint directory atomically (replacing an existing one).
+    """Write a loadable checkpoint directory atomically (replacing an existing checkpoint).
 
     ``weights``: ``"float32"`` (default), ``"float16"`` or ``"int8"`` (module docstring).
+
+    Raises:
+        OutputError: ``directory`` exists and is neither empty nor a checkpoint (a user's folder,
+            an audio file...), or cannot be written; nothing is changed then.
     """
-    with atomic_dir(directory) as tmp:
+    with atomic_dir(directory, may_replace=is_replaceable_checkpoint) as tmp:
         write_model_files(tokenizer, tmp, extra, weights)
     return Path(directory)
 
@@ -139,7 +150,11 @@ def latest_checkpoint(run: Path) -> Path | None:
     pointer = run / LATEST_FILE
     if not pointer.is_file():
         return None
-    name = pointer.read_text().strip()
+    try:
+        name = pointer.read_text(encoding="utf-8").strip()
+    except (UnicodeDecodeError, OSError) as exc:
+        raise CheckpointError(f"{pointer}: unreadable pointer file ({type(exc).__name__}); it should hold a step_N "
+                              "checkpoint name: remove it to start over, or write the name of a checkpoint into it") from None
     target = run / "checkpoints" / name
     if not STEP_DIR.match(name) or not target.is_dir():
         raise CheckpointError(f"{pointer}: points at {name!r}, which is not a checkpoint in {run / 'checkpoints'}")

@@ -36,3 +36,8 @@ class RegistryError(AudioLatentError, KeyError):
 
     def __str__(self) -> str:  # KeyError quotes its message; we want it plain
         return str(self.args[0]) if self.args else ""
+
+
+class OutputError(AudioLatentError):
+    """An output that cannot or must not be written: read-only, disk full, a directory, the input
+    file itself, or a folder that is not ours to replace."""

@@ -229,9 +229,10 @@ class Latent:
             raise LatentError(f"{path}: safetensors file without an audiolatent header; not a latent file")
         try:
             header = json.loads(metadata["audiolatent"])
-            version = header["format_version"]
-        except (json.JSONDecodeError, KeyError, TypeError):
-            raise LatentError(f"{path}: corrupt latent header") from None
+        except json.JSONDecodeError:
+            raise LatentError(f"{path}: corrupt latent header (not JSON)") from None
+        _check_header(header, path)
+        version = header["format_version"]
         if version > LATENT_FORMAT_VERSION:
             raise LatentError(f"{path}: latent format {version} is newer than this audiolatent ({LATENT_FORMAT_VERSION}); upgrade")
         if expect_config_hash is not None and header.get("config_hash") != expect_config_hash:
@@ -250,5 +251,53 @@ class Latent:
             ]
         except KeyError as exc:
             raise LatentError(f"{path}: corrupt latent file (missing {exc})") from None
+        except LatentError as exc:
+            raise LatentError(f"{path}: {exc}") from None
+        num_samples = tensors.get("num_samples")
+        if num_samples is not None:
+            if num_samples.dim() != 1 or num_samples.dtype.is_floating_point or num_samples.shape[0] != streams[0].values.shape[0]:
+                raise LatentError(f"{path}: corrupt latent file (num_samples must be [B] integers)")
+            if bool((num_samples < 0).any()):
+                raise LatentError(f"{path}: corrupt latent file (negative num_samples {num_samples.tolist()})")
+        for s in streams:
+            if s.lengths is not None and (s.lengths.dim() != 1 or bool((s.lengths < 0).any()) or bool((s.lengths > s.num_frames).any())):
+                raise LatentError(f"{path}: corrupt latent file (stream {s.name!r} lengths outside [0, {s.num_frames}])")
         return cls(streams, int(header["sample_rate"]), header.get("tokenizer", ""), header.get("config_hash", ""),
-                   tensors.get("num_samples"), header.get("meta", {}))
+                   num_samples, header.get("meta", {}))
+
+
+def _check_header(header, path) -> None:
+    """The header's schema: value types a hand edit could break (raise LatentError naming the field)."""
+    def bad(field: str, want: str, value) -> LatentError:
+        return LatentError(f"{path}: corrupt latent header: {field} must be {want}, got {value!r}")
+
+    if not isinstance(header, dict):
+        raise bad("the header", "a JSON object", header)
+    if "format_version" not in header:
+        raise LatentError(f"{path}: corrupt latent header (no format_version)")
+    version = header["format_version"]
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise bad("format_version", "a positive integer", version)
+    rate = header.get("sample_rate")
+    if not isinstance(rate, int) or isinstance(rate, bool) or rate <= 0:
+        raise bad("sample_rate", "a positive integer", rate)
+    for key in ("tokenizer", "config_hash"):
+        if key in header and not isinstance(header[key], str):
+            raise bad(key, "a string", header[key])
+    if "meta" in header and not isinstance(header["meta"], dict):
+        raise bad("meta", "an object", header["meta"])
+    streams = header.get("streams")
+    if not isinstance(streams, list) or not streams:
+        raise bad("streams", "a non-empty list", streams)
+    for i, h in enumerate(streams):
+        if not isinstance(h, dict):
+            raise bad(f"streams[{i}]", "an object", h)
+        fr = h.get("frame_rate")
+        if not isinstance(fr, int | float) or isinstance(fr, bool) or not math.isfinite(fr) or fr <= 0:
+            raise bad(f"streams[{i}].frame_rate", "a positive number", fr)
+        if not isinstance(h.get("name"), str):
+            raise bad(f"streams[{i}].name", "a string", h.get("name"))
+        sizes = h.get("codebook_sizes")
+        if sizes is not None and (not isinstance(sizes, list) or not sizes
+                                  or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 2 for v in sizes)):
+            raise bad(f"streams[{i}].codebook_sizes", "null or a list of integers >= 2", sizes)

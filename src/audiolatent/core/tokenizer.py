@@ -152,8 +152,7 @@ class Tokenizer(StreamingModule):
             )
         if latent.sample_rate != self.sample_rate:
             raise LatentError(f"{self.name}: latent is at {latent.sample_rate} Hz, tokenizer at {self.sample_rate} Hz")
-        for s in latent.streams:
-            s.check_codes()
+        self.check_latent(latent)
         if self.is_streaming:
             self._check_streaming_batch(latent.streams[0].values)
         streams = [
@@ -164,6 +163,60 @@ class Tokenizer(StreamingModule):
         if not self.is_streaming and latent.num_samples is not None:
             audio = audio[..., : int(latent.num_samples.max())]
         return audio
+
+    def stream_spec(self) -> list[dict]:
+        """What ``encode`` produces, per stream: ``kind``, ``frame_rate``, ``codebook_sizes``, ``dim``.
+
+        Found by encoding a second of silence once (cached); in streaming mode the states are
+        set aside for that call and put back, so a stream in progress is not disturbed.
+        """
+        cached = self.__dict__.get("_stream_spec_cache")
+        if cached is not None:
+            return cached
+        from audiolatent.core.streaming import streaming_modules
+
+        saved = [(m, m._streaming_state, m._streaming_batch_size) for m in streaming_modules(self)]
+        try:
+            for m, _, _ in saved:
+                m._streaming_state, m._streaming_batch_size = None, None
+            with torch.inference_mode():
+                dtype = next((p.dtype for p in self.parameters() if p.is_floating_point()), torch.float32)
+                probe = self.encode(torch.zeros(1, self.channels, self.sample_rate, device=self.device, dtype=dtype))
+        finally:
+            for m, state, batch in saved:
+                m._streaming_state, m._streaming_batch_size = state, batch
+        spec = [{"kind": "discrete" if st.is_discrete else "continuous", "frame_rate": st.frame_rate,
+                 "codebook_sizes": tuple(st.codebook_sizes) if st.is_discrete else None,
+                 "dim": None if st.is_discrete else st.values.shape[1]} for st in probe.streams]
+        self.__dict__["_stream_spec_cache"] = spec
+        return spec
+
+    def check_latent(self, latent: Latent) -> None:
+        """Raise LatentError unless every stream matches :meth:`stream_spec` and holds valid codes.
+
+        The latent's own header is not trusted: codes are checked against this tokenizer's
+        codebook sizes (a code of 900 in a 256-code codebook would read another codebook's row).
+        A discrete stream may hold the first codebooks only (the lower bitrates of an RVQ).
+        """
+        spec = self.stream_spec()
+        if len(latent.streams) != len(spec):
+            raise LatentError(f"{self.name}: latent has {len(latent.streams)} stream(s), this tokenizer makes {len(spec)}")
+        for s, want in zip(latent.streams, spec):
+            kind = "discrete" if s.is_discrete else "continuous"
+            where = f"{self.name}: latent stream {s.name!r}"
+            if kind != want["kind"]:
+                raise LatentError(f"{where} is {kind}, this tokenizer's is {want['kind']}")
+            if abs(s.frame_rate - want["frame_rate"]) > 1e-6 * want["frame_rate"]:
+                raise LatentError(f"{where} is at {s.frame_rate:g} frames/s, this tokenizer's at {want['frame_rate']:g}")
+            # a prefix of the codebooks is a lower bitrate of a scalable (RVQ) tokenizer
+            if kind == "discrete" and tuple(s.codebook_sizes) != want["codebook_sizes"][: len(s.codebook_sizes)]:
+                raise LatentError(f"{where} declares {_sizes(s.codebook_sizes)} codes, this tokenizer has "
+                                  f"{_sizes(want['codebook_sizes'])}")
+            if kind == "continuous" and s.values.shape[1] != want["dim"]:
+                raise LatentError(f"{where} has {s.values.shape[1]} dims, this tokenizer's has {want['dim']}")
+            if s.num_frames == 0 and not self.is_streaming:
+                raise LatentError(f"{where} has 0 frames: nothing to decode")
+            s.check_codes()
 
     def save(self, directory) -> "Path":
         """Write a checkpoint directory (config.yaml + model.safetensors) that load_tokenizer reads."""
@@ -209,6 +262,12 @@ class Tokenizer(StreamingModule):
             "config_hash": self.config_hash,
             "streams": streams,
         }
+
+
+def _sizes(sizes) -> str:
+    """``(256, 256, 256)`` -> ``3 x 256``; mixed sizes listed."""
+    sizes = list(sizes)
+    return f"{len(sizes)} x {sizes[0]}" if len(set(sizes)) == 1 else str(sizes)
 
 
 def _stream_line(s: Stream) -> str:

@@ -34,6 +34,7 @@ from safetensors.torch import load_file
 
 from audiolatent.core.atomic import atomic_dir, atomic_path
 from audiolatent.core.checkpoint import (
+    is_replaceable_checkpoint,
     CONFIG_FILE,
     LATEST_FILE,
     STEP_DIR,
@@ -115,7 +116,7 @@ def save_training_checkpoint(out: str | os.PathLike, step: int, codec: "Tokenize
         _check_finite(discriminators, "discriminator")
     root = Path(out) / "checkpoints"
     name = checkpoint_name(step)
-    with atomic_dir(root / name) as tmp:
+    with atomic_dir(root / name, may_replace=is_replaceable_checkpoint) as tmp:
         write_model_files(codec, tmp, extra)
         torch.save(state, tmp / TRAINER_STATE_FILE)
     with atomic_path(Path(out) / LATEST_FILE) as tmp:

@@ -69,6 +69,11 @@ from audiolatent.train.trainer import NonFiniteLossError, lr_multiplier
 __all__ = ["LMTrainer", "LoadedLM", "load_lm", "build_lm", "load_lm_tokenizer", "LM_CONFIG_FILE", "LM_WEIGHTS_FILE"]
 
 LM_CONFIG_FILE = "lm_config.yaml"
+
+
+def _is_lm_checkpoint(path: Path) -> bool:
+    """An LM step directory (or an empty one) may be replaced; nothing else."""
+    return path.is_dir() and (not any(path.iterdir()) or (path / LM_CONFIG_FILE).is_file())
 LM_WEIGHTS_FILE = "model.safetensors"
 
 
@@ -310,7 +315,7 @@ class LMTrainer:
                      "nonfinite_in_a_row": self.nonfinite_in_a_row, "nonfinite_total": self.nonfinite_total,
                      "rng": rng_state(), "world_size": self.ctx.world_size}
             root, name = self.out / "checkpoints", checkpoint_name(self.step)
-            with atomic_dir(root / name) as tmp:
+            with atomic_dir(root / name, may_replace=_is_lm_checkpoint) as tmp:
                 save_file(weights, str(tmp / LM_WEIGHTS_FILE), metadata={"kind": "lm"})
                 save_yaml(header, tmp / LM_CONFIG_FILE)
                 torch.save(state, tmp / TRAINER_STATE_FILE)

@@ -57,6 +57,7 @@ from audiolatent.bench.streaming import measure_streaming
 from audiolatent.core.atomic import atomic_path
 from audiolatent.core.audio import resample, save_audio
 from audiolatent.core.config import to_dict
+from audiolatent.core.errors import ConfigError, OutputError
 from audiolatent.core.provenance import environment
 from audiolatent.core.registry import list_tokenizers, load_tokenizer
 from audiolatent.data import AudioDataset, builtin_corpus, entries_from_path
@@ -279,6 +280,15 @@ def run_bench(
     start = time.perf_counter()
     requested = None if metrics is None else set(metrics)
     axes = {"rate", "streaming", "modelability"}
+    if requested is not None:
+        known = {m.name for m in available_metrics("distortion", has_reference=True, has_transcript=True, has_phones=True,
+                                                   speech=True, installed_only=False)}
+        unknown = sorted(requested - known - axes)
+        if unknown:
+            raise ConfigError(f"unknown metric(s) {', '.join(map(repr, unknown))}: choose from "
+                              f"{', '.join(sorted(known | axes))}")
+    if out is not None and Path(out).exists() and not Path(out).is_dir():
+        raise OutputError(f"bench --out {out} is a file; give a folder for results.json, report.html and examples")
     if requested is not None and requested & axes:
         axes = requested & axes
     distortion_requested = None if requested is None else (requested - {"rate", "streaming", "modelability"}) or None

@@ -29,8 +29,9 @@ def add_bench_parser(subparsers) -> argparse.ArgumentParser:
     size.add_argument("--quick", action="store_true",
                       help="smoke test: 12 s of test audio per corpus, 40-step probes (a few minutes on a CPU)")
     size.add_argument("--full", action="store_true",
-                      help="every test file, 400-step probes and ASR word error rate (the default measures 60 s of "
-                           "test audio per corpus with 300-step probes, under 10 minutes for the built-ins)")
+                      help="every test file, probes of up to 1000 steps and ASR word error rate (the default measures "
+                           "60 s of test audio per corpus with probes of up to 400 steps, under 10 minutes for the "
+                           "built-ins)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=_cmd_bench)
     return p

@@ -27,18 +27,18 @@ __all__ = ["add_lm_parsers", "run_lm_train", "run_generate"]
 
 def run_lm_train(args: argparse.Namespace) -> int:
     """Build the config and the :class:`~audiolatent.train.lm_trainer.LMTrainer` from parsed args and fit."""
-    from audiolatent.cli.train import config_overrides, fit_and_close
+    from audiolatent.cli.train import config_overrides, fit_and_close, outcome
     from audiolatent.train.lm_config import load_lm_config
     from audiolatent.train.lm_trainer import LMTrainer
 
     config = load_lm_config(args.model, config_overrides(args))
     trainer = LMTrainer(config, args.tokenizer, args.data, args.out, resume=args.resume, device=args.device,
                         progress=False if args.no_progress else None)
+    start = trainer.step
     result = fit_and_close(trainer)
     if trainer.ctx.is_main:
-        state = "stopped" if result["stopped_early"] else "finished"
-        scores = " ".join(f"{k.removeprefix('eval/')}={v:.4g}" for k, v in result["eval"].items())
-        print(f"audiolatent lm train: {state} at step {result['step']}; checkpoint {result['checkpoint']}"
+        scores = " ".join(f"{k.removeprefix('eval/')}={v:.4g}" for k, v in (result.get("eval") or {}).items())
+        print(f"audiolatent lm train: {outcome(result, start, trainer.resumed_from, config.steps)}"
               + (f"; held-out {scores}" if scores else ""), file=sys.stderr)
     return 0
 

@@ -11,6 +11,7 @@ import json
 import sys
 from pathlib import Path
 
+from audiolatent.core.atomic import check_output_path
 from audiolatent.core.errors import AudioLatentError
 
 EXIT_ERROR = 1
@@ -56,6 +57,7 @@ def _cmd_encode(args: argparse.Namespace) -> int:
     from audiolatent.core.audio import load_audio
     from audiolatent.core.registry import load_tokenizer
 
+    check_output_path(args.output, args.input, what="output latent")
     tok = load_tokenizer(args.tokenizer, device=args.device)
     audio, _ = load_audio(args.input, sample_rate=tok.sample_rate, mono=args.downmix and tok.channels == 1)
     if audio.shape[1] != tok.channels:
@@ -77,6 +79,7 @@ def _cmd_decode(args: argparse.Namespace) -> int:
     from audiolatent.core.latent import Latent
     from audiolatent.core.registry import load_tokenizer
 
+    check_output_path(args.output, args.input, what="output audio")
     latent = Latent.load(args.input)
     name = args.tokenizer or latent.tokenizer
     if not name:
@@ -188,11 +191,21 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        if getattr(args, "device", None) is not None:  # before any model is built or data read
+            from audiolatent.core.device import resolve_device
+
+            resolve_device(args.device)
         return int(args.func(args) or 0)
     except AudioLatentError as exc:
         if args.debug:
             raise
         print(f"audiolatent: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except OSError as exc:  # the last net: an OS refusal (permissions, disk full) is one line, not a traceback
+        if args.debug:
+            raise
+        where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
+        print(f"audiolatent: error: {where}{exc.strerror or exc}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
         print("audiolatent: interrupted", file=sys.stderr)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-__all__ = ["add_train_parser", "run_train"]
+__all__ = ["add_train_parser", "run_train", "outcome"]
 
 
 def config_overrides(args: argparse.Namespace) -> list[str]:
@@ -46,11 +46,21 @@ def run_train(args: argparse.Namespace) -> int:
         raise ConfigError("--init-partial needs --init-from CKPT")
     trainer = Trainer(config, args.data, args.out, resume=args.resume, init_from=args.init_from, init_partial=args.init_partial,
                       device=args.device, progress=False if args.no_progress else None)
+    start = trainer.step
     result = fit_and_close(trainer)
     if trainer.ctx.is_main:
-        state = "stopped" if result["stopped_early"] else "finished"
-        print(f"audiolatent train: {state} at step {result['step']}; checkpoint {result['checkpoint']}", file=sys.stderr)
+        print(f"audiolatent train: {outcome(result, start, trainer.resumed_from, config.steps)}", file=sys.stderr)
     return 0
+
+
+def outcome(result: dict, start: int, resumed_from: str | None, steps: int) -> str:
+    """The last line of a training command: what was trained, or why nothing was."""
+    if result["step"] == start and result["checkpoint"] is None and start >= steps:
+        return (f"nothing to train: the run is already at step {start} and steps is {steps} (raise --steps to go on); "
+                f"latest checkpoint {resumed_from}")
+    state = "stopped" if result["stopped_early"] else "finished"
+    origin = f" (resumed from step {start})" if resumed_from else ""
+    return f"{state} at step {result['step']}{origin}; checkpoint {result['checkpoint']}"
 
 
 def add_train_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import os
 import types
 import typing
@@ -80,7 +81,17 @@ def from_dict(cls: type[T], data: dict | None, where: str = "config") -> T:
         raise ConfigError(f"{where}: {exc}") from None
 
 
+def _check_finite(value: Any, where: str) -> None:
+    """Refuse NaN and infinities anywhere in a config value (AdamW with lr=nan raises deep inside)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"{where}: must be a finite number, got {value}")
+    if isinstance(value, list | tuple):
+        for i, v in enumerate(value):
+            _check_finite(v, f"{where}[{i}]")
+
+
 def _coerce(tp: Any, value: Any, where: str) -> Any:
+    _check_finite(value, where)
     origin = typing.get_origin(tp)
     if dataclasses.is_dataclass(tp) and isinstance(tp, type):
         return value if isinstance(value, tp) else from_dict(tp, value, where)
@@ -99,9 +110,12 @@ def _coerce(tp: Any, value: Any, where: str) -> Any:
     if tp in (int, float, str, bool) and value is not None and not isinstance(value, tp):
         if tp is float and isinstance(value, str):
             try:
-                return float(value)
+                number = float(value)
             except ValueError:
                 pass
+            else:
+                _check_finite(number, where)
+                return number
         raise ConfigError(f"{where}: expected {tp.__name__}, got {value!r}")
     return value
 

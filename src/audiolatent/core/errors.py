@@ -41,3 +41,7 @@ class RegistryError(AudioLatentError, KeyError):
 class OutputError(AudioLatentError):
     """An output that cannot or must not be written: read-only, disk full, a directory, the input
     file itself, or a folder that is not ours to replace."""
+
+
+class DeviceError(AudioLatentError, ValueError):
+    """A torch device that does not exist here (``cuda`` on a CPU-only build, a typo)."""

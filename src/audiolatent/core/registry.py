@@ -79,7 +79,9 @@ def load_tokenizer(name_or_path: str | os.PathLike, device: str | None = None) -
         raise RegistryError(f"unknown tokenizer {key!r}: not a checkpoint directory and not a registered name ({names})")
     tok.eval()
     if device is not None:
-        tok.to(device)
+        from audiolatent.core.device import resolve_device
+
+        tok.to(resolve_device(device))
     return tok
 
 

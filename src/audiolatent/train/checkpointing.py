@@ -32,7 +32,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file
 
-from audiolatent.core.atomic import atomic_dir, atomic_path
+from audiolatent.core.atomic import atomic_dir, atomic_path, remove_stale_temps
 from audiolatent.core.checkpoint import (
     is_replaceable_checkpoint,
     CONFIG_FILE,
@@ -44,7 +44,7 @@ from audiolatent.core.checkpoint import (
     write_model_files,
 )
 from audiolatent.core.config import load_yaml
-from audiolatent.core.errors import CheckpointError, ConfigError
+from audiolatent.core.errors import CheckpointError, ConfigError, OutputError
 
 if TYPE_CHECKING:
     from audiolatent.core.tokenizer import Tokenizer
@@ -199,3 +199,27 @@ def load_training_checkpoint(path: str | os.PathLike, need_state: bool = True) -
         if not isinstance(state, dict) or "step" not in state:
             raise CheckpointError(f"{state_path}: corrupt trainer state (no step)")
     return TrainingCheckpoint(directory, config, weights, state)
+
+
+def prepare_run_folder(out: str | os.PathLike, resume: bool, clean: bool = True) -> list[Path]:
+    """Check a training run folder before anything is written, and clean what a killed run left.
+
+    Raises OutputError when ``out`` is a file, or when it already holds a run (a ``latest``
+    pointer or ``checkpoints/step_*``) and ``resume`` is False: starting over there would
+    overwrite that run's checkpoints. With ``clean`` (rank 0), temporary entries a killed
+    writer left (``.NAME.tmp.*`` in the folder and in ``checkpoints/``) are removed; returns them.
+    """
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise OutputError(f"--out {out} is a file; a training run needs a folder")
+    if not out.is_dir():
+        return []
+    checkpoints = out / "checkpoints"
+    steps = sorted(p.name for p in checkpoints.iterdir() if STEP_DIR.match(p.name) and p.is_dir()) if checkpoints.is_dir() else []
+    if not resume and ((out / LATEST_FILE).is_file() or steps):
+        where = f" (latest: {steps[-1]})" if steps else ""
+        raise OutputError(f"{out} already holds a training run{where}; pass --resume to continue it, or choose another --out "
+                          "(starting over would overwrite its checkpoints)")
+    if not clean:
+        return []
+    return remove_stale_temps(out) + remove_stale_temps(checkpoints)

@@ -184,6 +184,9 @@ class TrainConfig:
         for name in ("steps", "log_every", "keep_last", "max_nonfinite"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("eval_every", "checkpoint_every"):  # 0 disables; a negative value is a typo, not "off"
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 0:
+                raise ConfigError(f"{name} must be >= 0 (0 disables it), got {getattr(self, name)}")
         if self.data.batch_size < 1 or self.data.crop_seconds <= 0:
             raise ConfigError("data.batch_size must be >= 1 and data.crop_seconds > 0")
         for name in ("speed", "gain_db"):

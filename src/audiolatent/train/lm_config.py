@@ -118,6 +118,9 @@ class LMTrainConfig:
         for name in ("steps", "log_every", "keep_last", "max_nonfinite"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name}: must be >= 1, got {getattr(self, name)}")
+        for name in ("eval_every", "checkpoint_every"):  # 0 disables; a negative value is a typo, not "off"
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 0:
+                raise ConfigError(f"{name}: must be >= 0 (0 disables it), got {getattr(self, name)}")
         if self.data.window_frames < 2 or self.data.batch_size < 1:
             raise ConfigError("data.window_frames must be >= 2 and data.batch_size >= 1")
 

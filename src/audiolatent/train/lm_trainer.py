@@ -38,11 +38,13 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import random
 import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
@@ -59,8 +61,8 @@ from audiolatent.lm.continuous import ContinuousLM
 from audiolatent.lm.latent_cache import encode_corpus, tokenizer_fingerprint
 from audiolatent.lm.probe import ProbeResult, evaluate_continuous_probe, evaluate_token_probe
 from audiolatent.lm.token_lm import TokenLM
-from audiolatent.train.checkpointing import (LATEST_FILE, TRAINER_STATE_FILE, checkpoint_name, resolve_checkpoint,
-                                             rng_state, set_rng_state)
+from audiolatent.train.checkpointing import (LATEST_FILE, TRAINER_STATE_FILE, checkpoint_name, prepare_run_folder,
+                                             resolve_checkpoint, rng_state, set_rng_state)
 from audiolatent.train.distributed import DistributedContext
 from audiolatent.train.signals import StopSignals
 from audiolatent.train.run_log import RunLogger
@@ -195,6 +197,7 @@ class LMTrainer:
                  resume: bool = False, device: str | None = None, progress: bool | None = None) -> None:
         self.config, self.out, self.data_sources = config, Path(out), [str(d) for d in data]
         self.ctx = DistributedContext(device)
+        cleaned = prepare_run_folder(self.out, resume, clean=self.ctx.is_main)
         self.device = self.ctx.device
         path = Path(tokenizer)
         self.tokenizer_reference = str(path.resolve()) if path.exists() else str(tokenizer)
@@ -202,9 +205,13 @@ class LMTrainer:
         with torch.inference_mode():  # fail before encoding a corpus: one frame says discrete or continuous
             one_frame = self.tokenizer.encode(torch.zeros(1, self.tokenizer.channels, self.tokenizer.hop_length))
         check_compatible(config.model.kind, one_frame.is_discrete, tokenizer)
-        torch.manual_seed(config.seed)
         notices: list[str] = []
         train, self.test_items = self._encode(notices)
+        # seed every RNG after encoding: a run that encoded the corpus and one that read it from
+        # the cache must hold the same RNG states from here on (resume is then exact)
+        random.seed(config.seed)
+        np.random.seed(config.seed)
+        torch.manual_seed(config.seed)
         self.frame_rate, self.codebook_sizes = train.frame_rate, train.codebook_sizes
         sequence = torch.cat(train.items, dim=-1)
         self.latent_dim = sequence.shape[0]
@@ -226,6 +233,11 @@ class LMTrainer:
             self._load_resume()
         self.logger = RunLogger(self.out, self.ctx.is_main, config.steps, self.step, progress)
         self.stop = StopSignals(self.logger, lambda: self.step)
+        if cleaned:
+            notices.append(f"removed {len(cleaned)} temporary entr{'y' if len(cleaned) == 1 else 'ies'} a stopped run left: "
+                           + ", ".join(p.name for p in cleaned[:5]))
+        if self.resumed_from:
+            notices.append(f"resumed from step {self.step} ({self.resumed_from})")
         n_params = sum(p.numel() for p in self.model.parameters())
         notices.append(f"{config.model.kind} LM ({n_params / 1e6:.2f}M parameters) on {self.tokenizer.name}: "
                        f"{len(train.items)} train files, {train.seconds / 60:.1f} min, {train.n_encoded} encoded, "

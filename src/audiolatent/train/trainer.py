@@ -51,7 +51,8 @@ from audiolatent.core.provenance import environment
 from audiolatent.data import AudioDataset, DataError, entries_from_path
 from audiolatent.nn.spectral import StreamingISTFTHead
 from audiolatent.tokenizers.codec import CodecConfig, NeuralCodec
-from audiolatent.train.checkpointing import load_training_checkpoint, rng_state, save_training_checkpoint, set_rng_state
+from audiolatent.train.checkpointing import (load_training_checkpoint, prepare_run_folder, rng_state, save_training_checkpoint,
+                                            set_rng_state)
 from audiolatent.train.config import ScheduleConfig, TrainConfig
 from audiolatent.train.discriminators import Discriminators
 from audiolatent.train.distributed import DistributedContext
@@ -117,6 +118,7 @@ class Trainer:
         self.out = Path(out)
         self.data_sources = [str(d) for d in data]
         self.ctx = DistributedContext(device)
+        cleaned = prepare_run_folder(self.out, resume, clean=self.ctx.is_main)
         self.device = self.ctx.device
         self.loss_hook: Callable[[int, dict[str, torch.Tensor]], dict[str, torch.Tensor]] | None = None
         random.seed(config.seed)
@@ -161,6 +163,11 @@ class Trainer:
         self.stop = StopSignals(self.logger, lambda: self.step)
         for notice in notices:
             self.logger.info(notice)
+        if cleaned:
+            self.logger.info(f"removed {len(cleaned)} temporary entr{'y' if len(cleaned) == 1 else 'ies'} a stopped run left: "
+                             + ", ".join(p.name for p in cleaned[:5]))
+        if self.resumed_from:
+            self.logger.info(f"resumed from step {self.step} ({self.resumed_from})")
         if self.initialised_from and self.initialised_from["partial"]:
             init = self.initialised_from
             self.logger.info(f"--init-partial: {len(init['loaded'])} tensors loaded from {init['source']}"

@@ -111,6 +111,13 @@ def test_resume_is_exact(corpus, tmp_path):
         assert resumed[step] == pytest.approx(straight[step], abs=1e-6, rel=1e-6), step
     a, b = load_lm(tmp_path / "straight").model.state_dict(), load_lm(tmp_path / "resumed").model.state_dict()
     assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
+    # the RNG states too, although "straight" filled the latent cache and "resumed" read it (issue 15, case 11)
+    def saved_rng(run):
+        step = (run / "latest").read_text().strip()
+        return torch.load(run / "checkpoints" / step / "trainer_state.pt", weights_only=True)["rng"]
+    x, y = saved_rng(tmp_path / "straight"), saved_rng(tmp_path / "resumed")
+    assert x["python"] == y["python"] and torch.equal(x["numpy"]["keys"], y["numpy"]["keys"])
+    assert x["numpy"]["pos"] == y["numpy"]["pos"] and torch.equal(x["torch"], y["torch"])
 
 
 def test_user_errors(corpus, tmp_path):

@@ -59,7 +59,16 @@ def test_tiny_run_through_the_cli(setup, tmp_path, capsys):
     load_tokenizer(str(out / "checkpoints" / "step_000003"))
     assert train_main([str(config), "--data", str(data), "--out", str(out), "--steps", "4", "--resume"]) == 0
     assert (out / "latest").read_text().strip() == "step_000004"
-    assert "finished at step 4" in capsys.readouterr().err
+    assert "finished at step 4 (resumed from step 3)" in capsys.readouterr().err
+    # resuming a run that is already past --steps trains nothing, and says so (issue 15, case 7)
+    assert train_main([str(config), "--data", str(data), "--out", str(out), "--steps", "2", "--resume"]) == 0
+    err = capsys.readouterr().err
+    assert "nothing to train: the run is already at step 4 and steps is 2" in err and "checkpoint None" not in err
+    assert "resumed from step 4" in err
+    # starting over in a folder that holds a run would overwrite its checkpoints
+    assert train_main([str(config), "--data", str(data), "--out", str(out), "--steps", "2"]) == 1
+    assert "already holds a training run" in capsys.readouterr().err
+    assert (out / "latest").read_text().strip() == "step_000004"
     # user errors: one line, exit 1
     assert train_main([str(config), "--data", str(data), "--out", str(tmp_path / "new"), "--resume"]) == 1
     assert train_main([str(config), "--data", str(data), "--out", str(out), "--set", "optim.nope=1"]) == 1

@@ -240,3 +240,20 @@ def test_example_config_runs_and_round_trips(name, tmp_path):
         latent_back = back.encode(x)
         assert all(torch.equal(a.values, b.values) for a, b in zip(latent.streams, latent_back.streams))
         assert torch.equal(back.decode(latent_back), recon)
+
+
+def test_encode_any_and_decode_any_chunk_long_signals_like_one_pass():
+    from audiolatent.core.registry import load_tokenizer
+    from audiolatent.tokenizers.long import decode_any, encode_any
+
+    tok = load_tokenizer("codec-16k-default")
+    x = audio(16000 * 3)
+    with torch.no_grad():
+        offline = tok.encode(x)
+        chunked = encode_any(tok, x, long_seconds=1.0, chunk_seconds=0.5)  # 3 s > 1 s: six 0.5 s chunks
+        assert torch.equal(chunked.streams[0].values, offline.streams[0].values)
+        assert torch.equal(chunked.num_samples, offline.num_samples)
+        a, b = tok.decode(offline), decode_any(tok, offline, long_seconds=1.0, chunk_seconds=0.5)
+    assert a.shape == b.shape == x.shape and torch.allclose(a, b, atol=1e-4)
+    mel = load_tokenizer("mel-16k")  # Griffin-Lim needs the whole signal: one pass whatever the length
+    assert torch.equal(encode_any(mel, x, long_seconds=1.0).streams[0].values, mel.encode(x).streams[0].values)

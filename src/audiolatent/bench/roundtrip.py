@@ -20,6 +20,7 @@ from tqdm import tqdm
 
 from audiolatent.bench.distortion import mel_distance, si_snr
 from audiolatent.core.atomic import atomic_path
+from audiolatent.tokenizers.long import decode_any, encode_any
 from audiolatent.core.audio import save_audio
 from audiolatent.core.config import to_dict
 from audiolatent.core.provenance import environment
@@ -65,9 +66,9 @@ def run_roundtrip(
             for i in tqdm(range(len(ds)), desc=f"{tok_name} / {corpus}", disable=not progress, leave=False):
                 audio = ds[i]["audio"][None]
                 t0 = time.perf_counter()
-                latent = tok.encode(audio)
+                latent = encode_any(tok, audio)
                 t1 = time.perf_counter()
-                recon = tok.decode(latent)
+                recon = decode_any(tok, latent)
                 t2 = time.perf_counter()
                 enc_s, dec_s, audio_s, n_files = enc_s + t1 - t0, dec_s + t2 - t1, audio_s + audio.shape[-1] / tok.sample_rate, n_files + 1
                 rate = {"bits_per_second": latent.bits_per_second, "values_per_second": latent.values_per_second,

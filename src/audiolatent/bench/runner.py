@@ -62,6 +62,7 @@ from audiolatent.core.provenance import environment
 from audiolatent.core.registry import list_tokenizers, load_tokenizer
 from audiolatent.data import AudioDataset, builtin_corpus, entries_from_path
 from audiolatent.tokenizers import classical as _classical  # noqa: F401  (registers opus-*, codec2-*)
+from audiolatent.tokenizers.long import decode_any, encode_any
 
 __all__ = ["DEFAULT_TOKENIZERS", "BUILTIN_CORPORA", "PRESETS", "BenchPreset", "run_bench", "format_table", "load_bench_data"]
 
@@ -170,7 +171,7 @@ def _encode_split(tok, entries, progress: bool, desc: str):
     ds = AudioDataset(entries, sample_rate=tok.sample_rate, mono=True)
     for i in tqdm(range(len(ds)), desc=desc, disable=not progress, leave=False):
         audio = ds[i]["audio"][None]
-        latents.append(tok.encode(audio))
+        latents.append(encode_any(tok, audio))
         audios.append(audio[0])
     return latents, audios
 
@@ -195,9 +196,9 @@ def _distortion(tok, name, corpora, requested, excluded, progress, out_dir, n_ex
             entry = ds.entries[i]
             audio = ds[i]["audio"][None]
             t0 = time.perf_counter()
-            latent = tok.encode(audio)
+            latent = encode_any(tok, audio)
             t1 = time.perf_counter()
-            recon = tok.decode(latent).float().cpu()
+            recon = decode_any(tok, latent).float().cpu()
             t2 = time.perf_counter()
             timing["encode"] += t1 - t0
             timing["decode"] += t2 - t1

@@ -65,8 +65,10 @@ def _cmd_encode(args: argparse.Namespace) -> int:
             f"{args.input}: {audio.shape[1]} channel(s) but {tok.name} takes {tok.channels}"
             + (" (pass --downmix to average the channels)" if tok.channels == 1 else "")
         )
+    from audiolatent.tokenizers.long import encode_any
+
     with torch.inference_mode():
-        latent = tok.encode(audio)
+        latent = encode_any(tok, audio)  # chunked beyond a minute: memory stays flat as files grow
     latent.save(args.output)
     print(f"{args.output}: {latent.describe()}; {latent.bits_per_second / 1000:g} kbps nominal", file=sys.stderr)
     return 0
@@ -88,8 +90,10 @@ def _cmd_decode(args: argparse.Namespace) -> int:
         tok = load_tokenizer(name, device=args.device)
     except AudioLatentError as exc:
         raise AudioLatentError(f"{args.input} was made by {name!r}, which cannot be loaded ({exc}); pass --tokenizer") from None
+    from audiolatent.tokenizers.long import decode_any
+
     with torch.inference_mode():
-        audio = tok.decode(latent)
+        audio = decode_any(tok, latent)
     save_audio(args.output, audio[0], tok.sample_rate)
     print(f"{args.output}: {audio.shape[-1] / tok.sample_rate:.2f} s at {tok.sample_rate} Hz", file=sys.stderr)
     return 0

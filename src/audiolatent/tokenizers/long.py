@@ -22,6 +22,10 @@ memory; the latent and the output audio do).
 * Tokenizers that need the whole signal (``lookahead is None``, e.g. Griffin-Lim) raise
   :class:`~audiolatent.core.errors.StreamingError`.
 
+``encode_any`` / ``decode_any`` are what the CLI and the bench call: one offline pass up to
+:data:`LONG_SECONDS`, the chunked path beyond it (where the tokenizer allows), so memory stays
+flat as files grow (``benchmarks/long_audio_memory.py`` measures peak RSS at 1, 10, 60 min).
+
 Shapes: ``audio [B, C, N]`` at ``tok.sample_rate``; chunk sizes in seconds are rounded to whole
 frames of ``tok.hop_length`` samples (at least one).
 """
@@ -36,7 +40,10 @@ from audiolatent.core.errors import StreamingError
 from audiolatent.core.latent import Latent, Stream
 from audiolatent.core.tokenizer import Tokenizer
 
-__all__ = ["encode_long", "decode_long", "default_context", "slice_latent"]
+__all__ = ["encode_long", "decode_long", "encode_any", "decode_any", "default_context", "slice_latent", "LONG_SECONDS"]
+
+#: ``encode_any`` / ``decode_any`` chunk signals longer than this (seconds)
+LONG_SECONDS = 60.0
 
 
 def _chunk_frames(tok: Tokenizer, chunk_seconds: float) -> int:
@@ -105,18 +112,24 @@ def encode_long(
     n = audio.shape[-1]
     hop, frames = tok.hop_length, tok.num_frames(audio.shape[-1])
     step = _chunk_frames(tok, chunk_seconds)
-    padded = torch.nn.functional.pad(audio, (0, frames * hop - n))
+
+    def frames_of(f0: int, f1: int) -> torch.Tensor:
+        """Samples of frames [f0, f1), zero-padded past the end (no padded copy of the whole signal)."""
+        piece = audio[..., f0 * hop : min(n, f1 * hop)]
+        short = (f1 - f0) * hop - piece.shape[-1]
+        return torch.nn.functional.pad(piece, (0, short)) if short else piece
+
     parts: list[Latent] = []
     if tok.causal:
         with tok.streaming(audio.shape[0]):
             for f0 in range(0, frames, step):
-                parts.append(tok.encode(padded[..., f0 * hop : min(frames, f0 + step) * hop], **encode_kwargs))
+                parts.append(tok.encode(frames_of(f0, min(frames, f0 + step)), **encode_kwargs))
     else:
         ctx = _context_frames(tok, context_seconds)
         for f0 in range(0, frames, step):
             f1 = min(frames, f0 + step)
             w0, w1 = max(0, f0 - ctx), min(frames, f1 + ctx)
-            window = tok.encode(padded[..., w0 * hop : w1 * hop], **encode_kwargs)
+            window = tok.encode(frames_of(w0, w1), **encode_kwargs)
             parts.append(slice_latent(tok, window, f0 - w0, f1 - w0))
     return _assemble(tok, parts, torch.full((audio.shape[0],), n, dtype=torch.long))
 
@@ -127,19 +140,41 @@ def decode_long(tok: Tokenizer, latent: Latent, chunk_seconds: float = 10.0, con
     hop = tok.hop_length
     frames = latent.streams[0].num_frames // _ratio(tok, latent.streams[0])
     step = _chunk_frames(tok, chunk_seconds)
-    outs: list[torch.Tensor] = []
+    audio = None  # filled chunk by chunk: one buffer, not a list of chunks and their concatenation
+
+    def put(f0: int, chunk: torch.Tensor) -> None:
+        nonlocal audio
+        if audio is None:
+            audio = torch.empty(*chunk.shape[:-1], frames * hop, dtype=chunk.dtype, device=chunk.device)
+        audio[..., f0 * hop : f0 * hop + chunk.shape[-1]] = chunk
+
     if tok.causal:
         with tok.streaming(latent.batch_size):
             for f0 in range(0, frames, step):
-                outs.append(tok.decode(slice_latent(tok, latent, f0, min(frames, f0 + step))))
+                put(f0, tok.decode(slice_latent(tok, latent, f0, min(frames, f0 + step))))
     else:
         ctx = _context_frames(tok, context_seconds)
         for f0 in range(0, frames, step):
             f1 = min(frames, f0 + step)
             w0, w1 = max(0, f0 - ctx), min(frames, f1 + ctx)
             window = tok.decode(slice_latent(tok, latent, w0, w1))
-            outs.append(window[..., (f0 - w0) * hop : (f1 - w0) * hop])
-    audio = torch.cat(outs, dim=-1)
+            put(f0, window[..., (f0 - w0) * hop : (f1 - w0) * hop])
     if latent.num_samples is not None:
         audio = audio[..., : int(latent.num_samples.max())]
     return audio
+
+
+def encode_any(tok: Tokenizer, audio: torch.Tensor, long_seconds: float = LONG_SECONDS, chunk_seconds: float = 30.0) -> Latent:
+    """``tok.encode(audio)``, chunked with :func:`encode_long` beyond ``long_seconds`` when the tokenizer can be chunked."""
+    if audio.shape[-1] <= long_seconds * tok.sample_rate or tok.lookahead is None:
+        return tok.encode(audio)
+    return encode_long(tok, audio, chunk_seconds=chunk_seconds)
+
+
+def decode_any(tok: Tokenizer, latent: Latent, long_seconds: float = LONG_SECONDS, chunk_seconds: float = 30.0) -> torch.Tensor:
+    """``tok.decode(latent)``, chunked with :func:`decode_long` beyond ``long_seconds`` when the tokenizer can be chunked."""
+    seconds = latent.streams[0].num_frames / latent.streams[0].frame_rate
+    if seconds <= long_seconds or tok.lookahead is None:
+        return tok.decode(latent)
+    tok.check_latent(latent)  # before any chunk: a bad latent is one error, not a half-decoded file
+    return decode_long(tok, latent, chunk_seconds=chunk_seconds)

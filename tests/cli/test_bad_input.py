@@ -339,3 +339,16 @@ def test_load_tokenizer_on_damaged_checkpoints(tmp_path):
                 assert "\n" not in str(exc).strip()
         (ckpt / name).write_bytes(blob)
     assert al.load_tokenizer(ckpt) is not None
+
+
+def test_the_campaign_script_finds_no_traceback_and_nothing_silently_wrong():
+    """``scripts/bad_input_campaign.py``: 65 hostile command lines, each a clear error or a valid result."""
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parents[2]
+    proc = subprocess.run([sys.executable, str(repo / "scripts" / "bad_input_campaign.py")], capture_output=True, text=True,
+                          timeout=600)
+    summary = proc.stdout.strip().splitlines()[-1]
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "0 traceback, 0 silently wrong" in summary

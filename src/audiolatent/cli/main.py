@@ -70,7 +70,9 @@ def _cmd_encode(args: argparse.Namespace) -> int:
     with torch.inference_mode():
         latent = encode_any(tok, audio)  # chunked beyond a minute: memory stays flat as files grow
     latent.save(args.output)
-    print(f"{args.output}: {latent.describe()}; {latent.bits_per_second / 1000:g} kbps nominal", file=sys.stderr)
+    rate = (f"{latent.bits_per_second / 1000:g} kbps nominal" if latent.is_discrete
+            else f"{latent.values_per_second:g} values/s")
+    print(f"{args.output}: {latent.describe()}; {rate}", file=sys.stderr)
     return 0
 
 
@@ -191,9 +193,18 @@ def _version() -> str:
     return f"audiolatent {__version__}"
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Warnings as one ``audiolatent: warning: ...`` line (not Python's two-line source excerpt)."""
+    print(f"audiolatent: warning: {message}", file=sys.stderr if file is None else file)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if not args.debug:
+        import warnings
+
+        warnings.showwarning = _show_warning
     try:
         if getattr(args, "device", None) is not None:  # before any model is built or data read
             from audiolatent.core.device import resolve_device

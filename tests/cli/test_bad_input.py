@@ -211,6 +211,25 @@ def test_12_disk_full_is_named(tmp_path, monkeypatch):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_12_a_read_only_filesystem_is_named(tmp_path, monkeypatch):
+    import tempfile
+
+    def read_only(*args, **kwargs):
+        raise OSError(30, "Read-only file system")
+    monkeypatch.setattr(tempfile, "mkstemp", read_only)
+    monkeypatch.setattr(tempfile, "mkdtemp", read_only)
+    with pytest.raises(AudioLatentError, match=r"cannot write .*x.wav: read-only file system"):
+        al.save_audio(tmp_path / "x.wav", torch.zeros(1, 100), 16000)
+    with pytest.raises(AudioLatentError, match=r"cannot write .*ckpt: read-only file system"):
+        al.load_tokenizer("mel-16k").save(tmp_path / "ckpt")
+
+
+def test_generate_refuses_to_overwrite_its_prompt(capsys, tmp_path, wav):
+    before = digest(wav)
+    code, err = cli(capsys, "generate", "--lm", tmp_path / "nolm", "--prompt", wav, "--seconds", "1", wav)
+    assert code == 1 and "is the input file" in err and digest(wav) == before
+
+
 @pytest.mark.parametrize("field, value", [("format_version", "1"), ("sample_rate", None), ("sample_rate", -16000),
                                           ("streams", "x"), ("streams", []), ("tokenizer", 5), ("meta", [1])])
 def test_13_hand_edited_headers_are_a_clear_error(tmp_path, field, value):

@@ -58,6 +58,9 @@ def run_generate(args: argparse.Namespace) -> int:
         raise LMError(f"--top-p must be in (0, 1], got {args.top_p}")
     if args.top_k is not None and args.top_k < 1:
         raise LMError(f"--top-k must be >= 1, got {args.top_k}")
+    from audiolatent.core.atomic import check_output_path
+
+    check_output_path(args.output, args.prompt, what="output audio")
     lm = load_lm(args.lm, args.device or "cpu")
     tokenizer = load_lm_tokenizer(lm.tokenizer, args.device)
     if lm.tokenizer_config_hash and tokenizer.config_hash != lm.tokenizer_config_hash:

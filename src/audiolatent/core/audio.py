@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import os
+import shutil
 import warnings
 from pathlib import Path
 
@@ -122,7 +123,14 @@ def save_audio(
         try:
             sf.write(str(tmp), x.T, int(sample_rate), subtype=subtype, format=fmt)
         except Exception as exc:
-            raise AudioError(f"{path}: cannot write audio ({_clean(exc)})") from None
+            reason = _clean(exc)
+            if reason.rstrip(".") == "System error":  # libsndfile's word for ENOSPC, EIO...: say which it likely is
+                try:
+                    if shutil.disk_usage(Path(path).parent).free < 4 * x.nbytes:
+                        reason = "no space left on device"
+                except OSError:
+                    pass
+            raise AudioError(f"{path}: cannot write audio ({reason})") from None
     return path
 
 

@@ -55,6 +55,7 @@ def wav(path: Path, data=None, rate: int = RATE, subtype: str = "FLOAT") -> Path
 
 
 def relabel(src: Path, dst: Path, edit) -> Path:
+    """Copy the latent file ``src`` to ``dst`` with its JSON header and tensors changed by ``edit(header, tensors)``."""
     with safe_open(str(src), framework="pt") as f:
         header = json.loads(f.metadata()["audiolatent"])
     tensors = load_file(str(src))

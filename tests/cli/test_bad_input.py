@@ -6,7 +6,6 @@ the last tests feed random bytes, truncated files and mutated latent headers to 
 from __future__ import annotations
 
 import hashlib
-import json
 import random
 import warnings
 from pathlib import Path
@@ -15,7 +14,6 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
-from safetensors.torch import load_file, save_file
 
 import audiolatent as al
 from audiolatent.cli.main import main
@@ -77,16 +75,20 @@ def test_2_an_output_that_is_the_input_is_refused(capsys, tmp_path, wav):
     assert code == 1 and "is the input file" in err and digest(tmp_path / "x.latent") == latent_digest
 
 
-def _relabel(path: Path, out: Path, edit) -> Path:
-    """Copy a latent file with its JSON header changed by ``edit(header)`` (tensors kept)."""
-    from safetensors import safe_open
+def _campaign():
+    """``scripts/bad_input_campaign.py`` as a module (its header-editing helper is shared with these tests)."""
+    import importlib.util
 
-    with safe_open(str(path), framework="pt") as f:
-        header = json.loads(f.metadata()["audiolatent"])
-    tensors = load_file(str(path))
-    edit(header, tensors)
-    save_file(tensors, str(out), metadata={"audiolatent": json.dumps(header)})
-    return out
+    path = Path(__file__).resolve().parents[2] / "scripts" / "bad_input_campaign.py"
+    spec = importlib.util.spec_from_file_location("bad_input_campaign", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _relabel(path: Path, out: Path, edit) -> Path:
+    """Copy a latent file with its JSON header and tensors changed by ``edit(header, tensors)``."""
+    return _campaign().relabel(path, out, edit)
 
 
 def test_3_decode_checks_codes_against_the_tokenizers_own_codebooks(capsys, tmp_path, wav):

@@ -402,7 +402,8 @@ def format_table(results: dict) -> str:
     less than 3 % when the probes' train data was halved, ``ratio`` the headline over the
     train-fitted unigram rate.
     """
-    head = (f"{'tokenizer':<18}{'family':<12}{'kbps':>7}{'ent.kbps':>9}{'mel':>7}{'PESQ':>6}{'STOI':>6}{'SI-SNR':>8}"
+    width = max([18] + [len(str(n)) + 1 for n in results["tokenizers"]])
+    head = (f"{'tokenizer':<{width}}{'family':<12}{'kbps':>7}{'ent.kbps':>9}{'mel':>7}{'PESQ':>6}{'STOI':>6}{'SI-SNR':>8}"
             f"{'delay':>6}{'causal':>7}{'lat.ms':>7}{'probe kbps':>11}{'est.':>5}{'conv':>5}{'ratio':>6}{'R2':>6}{'FD':>7}{'phone':>6}{'sec':>6}")
     lines = [head, "-" * len(head)]
 
@@ -417,7 +418,7 @@ def format_table(results: dict) -> str:
         phone = mod.get("phoneme_accuracy")
         phone = max(phone.values()) if phone else None
         lines.append(
-            f"{name:<18}{r['family']:<12}{f(bps and bps / 1000, '7.2f'):>7}{f(ent and ent / 1000, '9.2f'):>9}"
+            f"{name:<{width}}{r['family']:<12}{f(bps and bps / 1000, '7.2f'):>7}{f(ent and ent / 1000, '9.2f'):>9}"
             f"{f(dist.get('mel_distance'), '7.3f'):>7}{f(dist.get('pesq_wb'), '6.2f'):>6}{f(dist.get('stoi'), '6.3f'):>6}"
             f"{f(dist.get('si_snr'), '8.1f'):>8}{f(dist['delay_samples']['median'], 'd'):>6}"
             f"{str(st.get('causal')):>7}{f(st.get('algorithmic_latency_ms'), '7.1f'):>7}"

@@ -259,6 +259,7 @@ def run_bench(
     progress: bool = True,
     examples: int = 3,
     preset: str | BenchPreset = "standard",
+    pretrained: bool = True,
 ) -> dict:
     """Place each tokenizer on the four axes; see the module docstring for what is measured.
 
@@ -274,6 +275,8 @@ def run_bench(
         examples: example clips saved per tokenizer (for the report).
         preset: a name in :data:`PRESETS` or a :class:`BenchPreset` (how much is measured).
             Metrics named in ``metrics`` are computed even when the preset leaves them out.
+        pretrained: False builds external adapters with random weights (their rows are then
+            named ``NAME (random weights)``; ``weights`` in each row says what was loaded).
 
     Returns:
         The results dict written to ``results.json``.
@@ -316,10 +319,13 @@ def run_bench(
     for name in tqdm(list(tokenizers), desc="tokenizers", disable=not progress):
         name = str(name)
         t_start = time.perf_counter()
-        tok = load_tokenizer(name)
-        family = _family(name)
+        tok = load_tokenizer(name, pretrained=pretrained)
+        family = _family(name.partition("@")[0])
         row: dict = {"family": family, "kind": tok.kind, "config": to_dict(tok.config), "config_hash": tok.config_hash,
-                     "sample_rate": tok.sample_rate, "frame_rate": tok.frame_rate, "hop_length": tok.hop_length}
+                     "sample_rate": tok.sample_rate, "frame_rate": tok.frame_rate, "hop_length": tok.hop_length,
+                     "weights": getattr(tok, "weights", None)}
+        if getattr(tok, "names_itself", False):  # an adapter: "encodec-24k (random weights)", never the bare name
+            name = tok.name
         distortion, test_latents, test_audio, test_phones, row["examples"], timing = _distortion(
             tok, name, corpora, distortion_requested, preset.excluded, progress, out_dir, examples)
         row["distortion"] = distortion

@@ -32,6 +32,9 @@ def add_bench_parser(subparsers) -> argparse.ArgumentParser:
                       help="every test file, probes of up to 1000 steps and ASR word error rate (the default measures "
                            "60 s of test audio per corpus with probes of up to 400 steps, under 10 minutes for the "
                            "built-ins)")
+    p.add_argument("--random-weights", action="store_true",
+                   help="build external adapters (encodec-24k, dac-16k, ...) with random weights instead of their "
+                        "official checkpoints (rows are named 'NAME (random weights)')")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=_cmd_bench)
     return p
@@ -64,7 +67,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     tokenizers = args.tokenizer or _default_tokenizers()
     preset = "quick" if args.quick else "full" if args.full else "standard"
     results = run_bench(tokenizers, data=args.data, out=args.out, metrics=args.metrics, preset=preset,
-                        progress=not args.no_progress)
+                        progress=not args.no_progress, pretrained=not args.random_weights)
     report = write_report(results, args.out)
     print(format_table(results))
     print(f"wrote {args.out}/results.json and {report}")

@@ -23,7 +23,12 @@ def _cmd_list(args: argparse.Namespace) -> int:
     entries = list_tokenizers()
     width = max(len(e.name) for e in entries)
     for e in entries:
-        print(f"{e.name:<{width}}  {e.family:<11}  {e.description}")
+        status = ""
+        if e.family == "external":
+            from audiolatent.tokenizers.adapters import adapter_status
+
+            status = f"  [{adapter_status(e.name)}]"
+        print(f"{e.name:<{width}}  {e.family:<11}  {e.description}{status}")
     return 0
 
 

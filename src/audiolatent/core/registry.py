@@ -31,9 +31,13 @@ _plugins_loaded = False
 @dataclass(frozen=True)
 class TokenizerEntry:
     name: str
-    factory: Callable[[], "Tokenizer"]
+    factory: Callable[..., "Tokenizer"]
     description: str
     family: str  # handcrafted | neural | classical | external
+    #: parses the option after ``@`` in ``NAME@OPTION`` into factory keyword arguments (None: no options)
+    options: Callable[[str], dict] | None = None
+    #: the factory takes ``pretrained`` (external adapters: official weights or random ones)
+    takes_pretrained: bool = False
 
 
 def register_kind(cls: type) -> type:
@@ -44,9 +48,14 @@ def register_kind(cls: type) -> type:
     return cls
 
 
-def register_tokenizer(name: str, factory: Callable[[], "Tokenizer"], description: str, family: str) -> None:
-    """Register a named tokenizer built by ``factory()`` (called on every load)."""
-    _NAMES[name] = TokenizerEntry(name, factory, description, family)
+def register_tokenizer(name: str, factory: Callable[..., "Tokenizer"], description: str, family: str,
+                       options: Callable[[str], dict] | None = None, takes_pretrained: bool = False) -> None:
+    """Register a named tokenizer built by ``factory()`` (called on every load).
+
+    ``options`` parses ``OPTION`` of ``NAME@OPTION`` into keyword arguments of the factory;
+    ``takes_pretrained``: the factory takes ``pretrained=`` (see :func:`load_tokenizer`).
+    """
+    _NAMES[name] = TokenizerEntry(name, factory, description, family, options, takes_pretrained)
 
 
 def get_kind(kind: str) -> type:
@@ -62,16 +71,27 @@ def list_tokenizers() -> list[TokenizerEntry]:
     return sorted(_NAMES.values(), key=lambda e: (e.family, e.name))
 
 
-def load_tokenizer(name_or_path: str | os.PathLike, device: str | None = None) -> "Tokenizer":
-    """Build a tokenizer from a registered name or a checkpoint directory, in eval mode."""
+def load_tokenizer(name_or_path: str | os.PathLike, device: str | None = None, pretrained: bool = True) -> "Tokenizer":
+    """Build a tokenizer from a registered name or a checkpoint directory, in eval mode.
+
+    ``NAME@OPTION`` passes an option to names that take one (adapters: ``encodec-24k@6kbps``,
+    ``dac-16k@4q``). ``pretrained=False`` builds an external adapter with random weights (it
+    is then named ``NAME (random weights)``); our own tokenizers ignore it.
+    """
     from audiolatent.core.checkpoint import load_checkpoint
 
     _load_plugins()
     key = str(name_or_path)
     path = Path(key)
-    if key in _NAMES:
-        tok = _NAMES[key].factory()
-        tok.name = key
+    base, _, option = key.partition("@")
+    if base in _NAMES and (key == base or (option and _NAMES[base].options is not None and not path.exists())):
+        entry = _NAMES[base]
+        kwargs = entry.options(option) if option else {}
+        if entry.takes_pretrained:
+            kwargs["pretrained"] = pretrained
+        tok = entry.factory(**kwargs)
+        if not getattr(tok, "names_itself", False):
+            tok.name = key
     elif path.exists():
         tok = load_checkpoint(path)
     else:

@@ -164,9 +164,15 @@ def decode_long(tok: Tokenizer, latent: Latent, chunk_seconds: float = 10.0, con
     return audio
 
 
+def _chunkable(tok: Tokenizer) -> bool:
+    """Causal tokenizers are chunked through ``streaming()``; one that cannot stream (``can_stream``
+    False, e.g. an adapter) runs in one pass."""
+    return not tok.causal or getattr(tok, "can_stream", True)
+
+
 def encode_any(tok: Tokenizer, audio: torch.Tensor, long_seconds: float = LONG_SECONDS, chunk_seconds: float = 30.0) -> Latent:
     """``tok.encode(audio)``, chunked with :func:`encode_long` beyond ``long_seconds`` when the tokenizer can be chunked."""
-    if audio.shape[-1] <= long_seconds * tok.sample_rate or tok.lookahead is None:
+    if audio.shape[-1] <= long_seconds * tok.sample_rate or tok.lookahead is None or not _chunkable(tok):
         return tok.encode(audio)
     return encode_long(tok, audio, chunk_seconds=chunk_seconds)
 
@@ -174,7 +180,7 @@ def encode_any(tok: Tokenizer, audio: torch.Tensor, long_seconds: float = LONG_S
 def decode_any(tok: Tokenizer, latent: Latent, long_seconds: float = LONG_SECONDS, chunk_seconds: float = 30.0) -> torch.Tensor:
     """``tok.decode(latent)``, chunked with :func:`decode_long` beyond ``long_seconds`` when the tokenizer can be chunked."""
     seconds = latent.streams[0].num_frames / latent.streams[0].frame_rate
-    if seconds <= long_seconds or tok.lookahead is None:
+    if seconds <= long_seconds or tok.lookahead is None or not _chunkable(tok):
         return tok.decode(latent)
     tok.check_latent(latent)  # before any chunk: a bad latent is one error, not a half-decoded file
     return decode_long(tok, latent, chunk_seconds=chunk_seconds)

@@ -24,6 +24,7 @@ EXPECTED = {
     "dac-16k": (16000, 320, 50.0, 12, 74.14),
     "dac-24k": (24000, 320, 75.0, 32, 74.70),
     "dac-44k": (44100, 512, 44100 / 512, 9, 76.6),  # the DAC paper: 76M
+    "mimi": (24000, 1920, 12.5, 8, 79.3),  # MimiConfig() defaults = kyutai/mimi's architecture (32 codebook tables)
 }
 
 
@@ -45,7 +46,7 @@ def test_shapes_rates_and_round_trip_with_random_weights(tokenizers, name):
         latent = tok.encode(x)
         codes = latent.streams[0].values
         assert codes.shape == (1, n_q, math.ceil(x.shape[-1] / hop)) and codes.dtype == torch.long
-        assert latent.bits_per_second == pytest.approx(frame_rate * n_q * 10)
+        assert latent.bits_per_second == pytest.approx(frame_rate * n_q * math.log2(tok.spec.codebook_size))
         assert len(codes[0, 0].unique()) > 5  # re-randomised codebooks: not one code everywhere
         audio = tok.decode(latent)
     assert audio.shape == x.shape and torch.isfinite(audio).all()
@@ -133,3 +134,24 @@ def test_the_bench_runs_with_two_adapters_and_records_their_weights(tmp_path):
     assert rows["dac-16k@2q (random weights)"]["rate"]["bits_per_second"] == 1000.0
     assert all(r["weights"]["source"] == "random" and r["weights"]["package"] == "transformers" for r in rows.values())
     assert all(r["distortion"]["mel_distance"] is not None for r in rows.values())
+
+
+def test_mimi_streams_chunk_by_chunk_with_the_offline_codes(tokenizers):
+    tok = tokenizers["mimi"]
+    gen = torch.Generator().manual_seed(5)
+    x = 0.1 * torch.randn(1, 1, 1920 * 16, generator=gen)
+    with torch.no_grad():
+        offline = tok.encode(x).streams[0].values
+        parts, start = [], 0
+        with tok.streaming(1):
+            while start < x.shape[-1]:
+                size = 1920 * int(torch.randint(1, 4, (1,), generator=gen))  # 80 to 240 ms chunks
+                parts.append(tok.encode(x[..., start : start + size]).streams[0].values)
+                start += size
+            with pytest.raises(AudioLatentError, match="decode offline"):
+                tok.decode(tok.encode(x[..., :1920]))
+    assert torch.equal(torch.cat(parts, -1), offline)
+    assert tok.encode(x).bits_per_second == 1100.0  # 12.5 Hz x 8 x 11 bits: the released 1.1 kbps
+    with pytest.raises(AudioLatentError, match="not wired"):
+        with tokenizers["dac-16k"].streaming(1):
+            pass

@@ -180,7 +180,8 @@ def encode_any(tok: Tokenizer, audio: torch.Tensor, long_seconds: float = LONG_S
 def decode_any(tok: Tokenizer, latent: Latent, long_seconds: float = LONG_SECONDS, chunk_seconds: float = 30.0) -> torch.Tensor:
     """``tok.decode(latent)``, chunked with :func:`decode_long` beyond ``long_seconds`` when the tokenizer can be chunked."""
     seconds = latent.streams[0].num_frames / latent.streams[0].frame_rate
-    if seconds <= long_seconds or tok.lookahead is None or not _chunkable(tok):
+    if seconds <= long_seconds or tok.lookahead is None or not _chunkable(tok) \
+            or (tok.causal and not getattr(tok, "can_stream_decode", True)):
         return tok.decode(latent)
     tok.check_latent(latent)  # before any chunk: a bad latent is one error, not a half-decoded file
     return decode_long(tok, latent, chunk_seconds=chunk_seconds)

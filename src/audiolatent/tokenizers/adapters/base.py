@@ -34,7 +34,7 @@ from typing import Any
 
 import torch
 
-from audiolatent.core.errors import AudioLatentError, ConfigError
+from audiolatent.core.errors import AudioLatentError, ConfigError, StreamingError
 from audiolatent.core.latent import Stream
 from audiolatent.core.registry import register_kind, register_tokenizer
 from audiolatent.core.tokenizer import Tokenizer
@@ -77,6 +77,10 @@ class AdapterSpec:
     #: random weights: where the encoder's latents lie (model -> (mean [D], std [D]) over frames), so
     #: re-randomised codebooks lie there too (N(0, 1) codebooks around near-constant latents give one code)
     latent_scale: Callable[[torch.nn.Module], tuple] | None = None
+    #: random weights: a model-specific re-randomisation ``(model, seed)`` instead of :func:`rerandomise_codebooks`
+    randomise: Callable[[torch.nn.Module, int], None] | None = None
+    #: exact streaming encode ``(model, audio chunk, n_q, state dict) -> codes`` (None: offline only)
+    stream_encode: Callable[..., torch.Tensor] | None = None
 
     @property
     def frame_rate(self) -> float:
@@ -172,19 +176,25 @@ class AdapterTokenizer(Tokenizer):
         self.model = self.spec.build(weights=config.weights or self.spec.hub_id,
                                      revision=config.revision or self.spec.revision, pretrained=config.pretrained)
         if not config.pretrained:
-            mean, std = 0.0, 1.0
-            if self.spec.latent_scale is not None:
-                with torch.no_grad():
-                    mean, std = self.spec.latent_scale(self.model)
-            rerandomise_codebooks(self.model, config.seed, mean, std)
+            with torch.no_grad():
+                if self.spec.randomise is not None:
+                    self.spec.randomise(self.model, config.seed)
+                else:
+                    mean, std = self.spec.latent_scale(self.model) if self.spec.latent_scale is not None else (0.0, 1.0)
+                    rerandomise_codebooks(self.model, config.seed, mean, std)
         self.model.eval()
         label = config.name + (f"@{self.n_q}q" if config.n_q else "")
         self.name = label if config.pretrained else f"{label} (random weights)"
 
     #: load_tokenizer keeps the name set here (a random-weight model never carries the bare famous name)
     names_itself = True
-    #: chunked long-audio encoding must use windows, not ``streaming()`` (not wired for adapters yet)
-    can_stream = False
+    #: streaming decode is not wired for any adapter yet (long audio decodes in one pass)
+    can_stream_decode = False
+
+    @property
+    def can_stream(self) -> bool:
+        """Whether ``streaming()`` is available (exact streaming encode through the library's caches)."""
+        return self.spec.stream_encode is not None
 
     # --- the Tokenizer protocol ------------------------------------------------------------
     @property
@@ -223,16 +233,26 @@ class AdapterTokenizer(Tokenizer):
                 "package": self.spec.package, "version": version}
 
     def streaming(self, batch_size: int = 1):
-        from audiolatent.core.errors import StreamingError
+        if self.spec.stream_encode is None:
+            raise StreamingError(f"{self.name}: streaming through this adapter is not wired yet; encode and decode "
+                                 "offline (the bench still probes its causality and lookahead)")
+        return super().streaming(batch_size)
 
-        raise StreamingError(f"{self.name}: streaming through this adapter is not wired yet; encode and decode offline "
-                             "(the bench still probes its causality and lookahead)")
+    def _init_streaming_state(self, batch_size: int) -> dict:
+        return {}
 
     def _encode(self, audio: torch.Tensor) -> list[Stream]:
-        codes = self.spec.encode(self.model, audio, self.n_q)
+        if self.is_streaming:
+            codes = self.spec.stream_encode(self.model, audio, self.n_q, self._streaming_state)
+        else:
+            codes = self.spec.encode(self.model, audio, self.n_q)
         return [Stream(codes.long(), self.frame_rate, (self.spec.codebook_size,) * codes.shape[1], "codes")]
 
     def _decode(self, streams: list[Stream]) -> torch.Tensor:
+        if self.is_streaming:
+            raise StreamingError(f"{self.name}: decoding in streaming mode is not supported (the library's decoder "
+                                 "does not carry the state of its convolutions, so chunks would not equal offline); "
+                                 "encode in streaming mode, decode offline")
         codes = streams[0].values
         audio = self.spec.decode(self.model, codes)
         want = codes.shape[-1] * self.hop_length

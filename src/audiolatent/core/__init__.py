@@ -1,24 +1,32 @@
-"""Core types: audio I/O, Latent, Tokenizer protocol, streaming state, configs, checkpoints."""
+"""Core types: audio I/O, Latent, Tokenizer protocol, streaming state, configs, checkpoints.
 
-from audiolatent.core.audio import check_audio, load_audio, resample, save_audio
-from audiolatent.core.checkpoint import load_checkpoint, save_checkpoint
-from audiolatent.core.errors import (
-    AudioError,
-    AudioLatentError,
-    CheckpointError,
-    ConfigError,
-    LatentError,
-    RegistryError,
-    StreamingError,
-)
-from audiolatent.core.latent import Latent, Stream
-from audiolatent.core.registry import list_tokenizers, load_tokenizer, register_kind, register_tokenizer
-from audiolatent.core.streaming import StreamingModule
-from audiolatent.core.tokenizer import Tokenizer
+Names are imported on first use (PEP 562): ``from audiolatent.core import Latent`` works as
+usual, and importing ``audiolatent.core.errors`` alone does not load torch.
+"""
 
-__all__ = [
-    "AudioError", "AudioLatentError", "CheckpointError", "ConfigError", "LatentError", "RegistryError",
-    "StreamingError", "Latent", "Stream", "StreamingModule", "Tokenizer", "check_audio", "list_tokenizers",
-    "load_audio", "load_checkpoint", "load_tokenizer", "register_kind", "register_tokenizer", "resample",
-    "save_audio", "save_checkpoint",
-]
+_EXPORTS = {
+    "check_audio": "audio", "load_audio": "audio", "resample": "audio", "save_audio": "audio",
+    "load_checkpoint": "checkpoint", "save_checkpoint": "checkpoint",
+    "AudioError": "errors", "AudioLatentError": "errors", "CheckpointError": "errors", "ConfigError": "errors",
+    "LatentError": "errors", "RegistryError": "errors", "StreamingError": "errors",
+    "Latent": "latent", "Stream": "latent",
+    "list_tokenizers": "registry", "load_tokenizer": "registry", "register_kind": "registry",
+    "register_tokenizer": "registry",
+    "StreamingModule": "streaming", "Tokenizer": "tokenizer",
+}
+
+__all__ = list(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        import importlib
+
+        value = getattr(importlib.import_module(f"audiolatent.core.{_EXPORTS[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'audiolatent.core' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

@@ -106,3 +106,29 @@ def test_presets_choose_how_much_is_measured(tmp_path):
     assert results["tokenizers"]["mel-16k"]["distortion"]["skipped"]["si_snr"] == "left out"
     with pytest.raises(ValueError, match="unknown bench preset"):
         run_bench(["mel-16k"], data=tmp_path, preset="huge", progress=False)
+
+
+def test_results_survive_a_stop_and_finished_tokenizers_are_reused(bench, tmp_path):
+    results, out, toy = bench
+    manifest = out.parent / "manifest.jsonl"
+    run_dir = tmp_path / "run"
+    # a run that dies at its second tokenizer keeps the first one's results and report
+    with pytest.raises(Exception):
+        run_bench(["mel-16k", "no-such-tokenizer"], data=manifest, out=run_dir, metrics=["mel_distance", "rate"],
+                  quick=True, progress=False)
+    first = json.loads((run_dir / "results.json").read_text())
+    assert list(first["tokenizers"]) == ["mel-16k"] and first["run"]["complete"] is False
+    assert (run_dir / "report.html").is_file()
+    # re-running with one more tokenizer reuses the finished one, byte for byte
+    again = run_bench(["mel-16k", toy], data=manifest, out=run_dir, metrics=["mel_distance", "rate"], quick=True,
+                      progress=False)
+    assert again["run"]["reused"] == ["mel-16k"] and again["run"]["complete"] is True
+    assert again["tokenizers"]["mel-16k"] == first["tokenizers"]["mel-16k"]
+    assert set(again["tokenizers"]) == {"mel-16k", toy}
+    # another preset, or --force, recomputes
+    other = run_bench(["mel-16k"], data=manifest, out=run_dir, metrics=["mel_distance", "rate", "streaming"], quick=True,
+                      progress=False)
+    assert other["run"]["reused"] == []
+    forced = run_bench(["mel-16k"], data=manifest, out=run_dir, metrics=["mel_distance", "rate", "streaming"], quick=True,
+                       progress=False, force=True)
+    assert forced["run"]["reused"] == []

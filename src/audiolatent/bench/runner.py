@@ -24,7 +24,11 @@ split) and, per tokenizer:
    phoneme probe on the files that carry phone alignments. Skipped for the ``classical``
    family (their bitstream bytes are not a latent for a second-stage model).
 
-``results.json`` (written atomically into ``out``)::
+``results.json`` and ``report.html`` are written atomically into ``out`` after every tokenizer
+(``run.complete`` is False until the last one), so a stopped run keeps the tokenizers it finished.
+Re-running into the same ``out`` reuses every tokenizer whose ``reuse_key`` (config hash, weights,
+data files, preset, metrics, audiolatent version) is unchanged, listed in ``run.reused``;
+``force=True`` recomputes. ``results.json``::
 
     {"tokenizers": {NAME: {"rate": {...}, "distortion": {...}, "streaming": {...},
                            "modelability": {...}, "config": {...}, "config_hash": "...",
@@ -260,6 +264,7 @@ def run_bench(
     examples: int = 3,
     preset: str | BenchPreset = "standard",
     pretrained: bool = True,
+    force: bool = False,
 ) -> dict:
     """Place each tokenizer on the four axes; see the module docstring for what is measured.
 
@@ -277,6 +282,11 @@ def run_bench(
             Metrics named in ``metrics`` are computed even when the preset leaves them out.
         pretrained: False builds external adapters with random weights (their rows are then
             named ``NAME (random weights)``; ``weights`` in each row says what was loaded).
+        force: recompute every tokenizer even when ``out`` holds its results for the same config,
+            weights, data and preset (otherwise those are reused and listed in ``run.reused``).
+
+    With ``out``, ``results.json`` and ``report.html`` are rewritten after each tokenizer (with
+    ``run.complete`` False until the last), so a stopped run keeps what it finished.
 
     Returns:
         The results dict written to ``results.json``.
@@ -316,16 +326,34 @@ def run_bench(
             "has_phones": {s: all(x.phones for x in e) for s, e in info["splits"].items()},
         }
     out_dir = Path(out) if out is not None else None
+    data_key = _data_fingerprint(corpora)
+    previous = {} if force or out_dir is None else _previous_rows(out_dir / "results.json")
+    reused: list[str] = []
+
+    def run_info(done: bool) -> dict:
+        return {"environment": environment(), "seconds": round(time.perf_counter() - start, 3),
+                "preset": {**asdict(preset), "budget": asdict(budget)}, "quick": preset.name == "quick",
+                "metrics": sorted(requested) if requested else None, "tokenizers": [str(t) for t in tokenizers],
+                "reused": list(reused), "complete": done}
+
     for name in tqdm(list(tokenizers), desc="tokenizers", disable=not progress):
         name = str(name)
         t_start = time.perf_counter()
         tok = load_tokenizer(name, pretrained=pretrained)
         family = _family(name.partition("@")[0])
-        row: dict = {"family": family, "kind": tok.kind, "config": to_dict(tok.config), "config_hash": tok.config_hash,
-                     "sample_rate": tok.sample_rate, "frame_rate": tok.frame_rate, "hop_length": tok.hop_length,
-                     "weights": getattr(tok, "weights", None)}
+        weights = getattr(tok, "weights", None)
         if getattr(tok, "names_itself", False):  # an adapter: "encodec-24k (random weights)", never the bare name
             name = tok.name
+        key = _reuse_key(tok.config_hash, weights, data_key, preset, requested)
+        if previous.get(name, {}).get("reuse_key") == key:  # same config, weights, data, preset: nothing to redo
+            results["tokenizers"][name] = previous[name]
+            reused.append(name)
+            if progress:
+                tqdm.write(f"{name}: reused from {out_dir / 'results.json'} (same config, weights, data and preset)")
+            continue
+        row: dict = {"family": family, "kind": tok.kind, "config": to_dict(tok.config), "config_hash": tok.config_hash,
+                     "sample_rate": tok.sample_rate, "frame_rate": tok.frame_rate, "hop_length": tok.hop_length,
+                     "weights": weights, "reuse_key": key}
         distortion, test_latents, test_audio, test_phones, row["examples"], timing = _distortion(
             tok, name, corpora, distortion_requested, preset.excluded, progress, out_dir, examples)
         row["distortion"] = distortion
@@ -343,13 +371,59 @@ def run_bench(
                                             progress)
         row["seconds"] = {**{k: round(v, 3) for k, v in timing.items()}, "total": round(time.perf_counter() - t_start, 3)}
         results["tokenizers"][name] = row
-    results["run"] = {"environment": environment(), "seconds": round(time.perf_counter() - start, 3),
-                      "preset": {**asdict(preset), "budget": asdict(budget)}, "quick": preset.name == "quick",
-                      "metrics": sorted(requested) if requested else None, "tokenizers": [str(t) for t in tokenizers]}
+        if out_dir is not None:  # a stopped run keeps every tokenizer it finished
+            results["run"] = run_info(done=False)
+            _write_results(results, out_dir)
+    results["run"] = run_info(done=True)
     if out_dir is not None:
-        with atomic_path(out_dir / "results.json") as tmp:
-            tmp.write_text(json.dumps(results, indent=2, default=_json_default))
+        _write_results(results, out_dir)
     return results
+
+
+def _write_results(results: dict, out_dir: Path) -> None:
+    """``results.json`` (atomic) and ``report.html`` for what is finished so far."""
+    from audiolatent.bench.report import write_report
+
+    with atomic_path(out_dir / "results.json") as tmp:
+        tmp.write_text(json.dumps(results, indent=2, default=_json_default))
+    write_report(results, out_dir)
+
+
+def _data_fingerprint(corpora: dict) -> str:
+    """sha256 of every file the run reads (path, size, modification time, split) and the corpora's kinds."""
+    import hashlib
+
+    rows = []
+    for corpus, info in sorted(corpora.items()):
+        for split, entries in sorted(info["splits"].items()):
+            for e in entries:
+                try:
+                    st = Path(e.path).stat()
+                    stamp = (st.st_size, st.st_mtime_ns)
+                except OSError:
+                    stamp = None
+                rows.append([corpus, info["speech"], split, str(e.path), stamp, e.duration])
+    return hashlib.sha256(json.dumps(rows, default=str).encode()).hexdigest()[:16]
+
+
+def _reuse_key(config_hash: str, weights, data_key: str, preset: "BenchPreset", requested) -> str:
+    import hashlib
+
+    from audiolatent import __version__
+
+    blob = json.dumps({"config": config_hash, "weights": weights, "data": data_key, "preset": asdict(preset),
+                       "metrics": sorted(requested) if requested else None, "version": __version__}, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def _previous_rows(path: Path) -> dict:
+    """Tokenizer rows of an earlier ``results.json`` in the same folder ({} when there is none or it is unreadable)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        rows = data.get("tokenizers", {})
+        return {k: v for k, v in rows.items() if isinstance(v, dict) and "reuse_key" in v}
+    except (OSError, ValueError, AttributeError):
+        return {}
 
 
 def _first_seconds(entries: list, seconds: float) -> list:

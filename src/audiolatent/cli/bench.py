@@ -35,6 +35,9 @@ def add_bench_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--random-weights", action="store_true",
                    help="build external adapters (encodec-24k, dac-16k, ...) with random weights instead of their "
                         "official checkpoints (rows are named 'NAME (random weights)')")
+    p.add_argument("--force", action="store_true",
+                   help="recompute every tokenizer (by default, tokenizers whose results in --out were made with the "
+                        "same config, weights, data and preset are reused)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=_cmd_bench)
     return p
@@ -61,14 +64,18 @@ def _default_tokenizers() -> list[str]:
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
-    from audiolatent.bench.report import write_report
+    from pathlib import Path
+
     from audiolatent.bench.runner import format_table, run_bench
 
     tokenizers = args.tokenizer or _default_tokenizers()
     preset = "quick" if args.quick else "full" if args.full else "standard"
     results = run_bench(tokenizers, data=args.data, out=args.out, metrics=args.metrics, preset=preset,
-                        progress=not args.no_progress, pretrained=not args.random_weights)
-    report = write_report(results, args.out)
+                        progress=not args.no_progress, pretrained=not args.random_weights, force=args.force)
     print(format_table(results))
-    print(f"wrote {args.out}/results.json and {report}")
+    reused = results["run"].get("reused") or []
+    if reused:
+        print(f"reused from an earlier run with the same config, weights, data and preset: {', '.join(reused)} "
+              "(--force recomputes)")
+    print(f"wrote {args.out}/results.json and {Path(args.out) / 'report.html'}")
     return 0

@@ -132,3 +132,22 @@ def test_results_survive_a_stop_and_finished_tokenizers_are_reused(bench, tmp_pa
     forced = run_bench(["mel-16k"], data=manifest, out=run_dir, metrics=["mel_distance", "rate", "streaming"], quick=True,
                        progress=False, force=True)
     assert forced["run"]["reused"] == []
+
+
+def test_every_metric_says_how_many_files_it_scored(bench, tmp_path):
+    results, out, toy = bench
+    mel_row = results["tokenizers"]["mel-16k"]["distortion"]
+    counts = mel_row["metric_files"]
+    assert counts["mel_distance"] == {"scored": 1, "unscored": []}
+    assert all(c["scored"] + len(c["unscored"]) == mel_row["files"] for c in counts.values())
+    # a file too short for STOI is counted as unscored, not silently in the file count
+    short = tmp_path / "short.wav"
+    sf.write(str(short), _speechy(0.2, 150.0, 9).numpy(), 16000)
+    from audiolatent.data.manifest import ManifestEntry
+
+    manifest = write_manifest([ManifestEntry(short, 0.2, 16000, "test", "short")], tmp_path / "m.jsonl")
+    with pytest.warns(RuntimeWarning):
+        row = run_bench(["mel-16k"], data=manifest, metrics=["stoi", "mel_distance"], quick=True,
+                        progress=False)["tokenizers"]["mel-16k"]["distortion"]
+    assert row["metric_files"]["stoi"] == {"scored": 0, "unscored": ["m/short"]} and row["stoi"] is None
+    assert row["metric_files"]["mel_distance"]["scored"] == 1

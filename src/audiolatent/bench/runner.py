@@ -10,7 +10,9 @@ split) and, per tokenizer:
    at 16 kHz (both signals resampled; PESQ-WB and STOI are defined there). Metrics are chosen from
    their metadata (:func:`audiolatent.bench.metrics.available_metrics`): speech-only metrics
    skip music, WER needs transcripts; every metric not computed is listed in
-   ``distortion.skipped`` with the reason. Values are means over files, per corpus and overall
+   ``distortion.skipped`` with the reason. ``distortion.metric_files`` counts, per metric, the files
+   its mean is over (``scored``) and lists those where it is undefined (``unscored``: too short
+   for STOI, no voiced frame for F0), which are left out of the mean. Values are means over files, per corpus and overall
    (the mean over all files where the metric applies).
 2. **rate** — :func:`audiolatent.bench.rate.rate_metrics` over the test latents;
    ``rate.bits_per_second`` is the nominal rate of discrete latents (None for continuous ones,
@@ -182,7 +184,7 @@ def _encode_split(tok, entries, progress: bool, desc: str):
 
 @torch.inference_mode()
 def _distortion(tok, name, corpora, requested, excluded, progress, out_dir, n_examples):
-    per_corpus, skipped, delays, examples = {}, {}, [], []
+    per_corpus, skipped, delays, examples, counts = {}, {}, [], [], {}
     values: dict[str, list[float]] = {}
     latents, audios, phones, timing = [], [], [], {"encode": 0.0, "decode": 0.0, "metrics": 0.0, "audio": 0.0}
     for corpus, info in corpora.items():
@@ -222,6 +224,11 @@ def _distortion(tok, name, corpora, requested, excluded, progress, out_dir, n_ex
                     continue
                 sums[m.name].append(value)
                 values.setdefault(m.name, []).append(value)
+                count = counts.setdefault(m.name, {"scored": 0, "unscored": []})
+                if value == value:  # NaN: the metric is undefined on this file (too short, no voiced frame)
+                    count["scored"] += 1
+                else:
+                    count["unscored"].append(f"{corpus}/{entry.id}")
             timing["metrics"] += time.perf_counter() - t2
             # one clip per corpus, long enough to listen to
             corpus_has_example = any(e["corpus"] == corpus for e in examples)
@@ -246,6 +253,8 @@ def _distortion(tok, name, corpora, requested, excluded, progress, out_dir, n_ex
                  for m, r in skipped.items() if m not in values or len(r) < len(per_corpus)},
         metric_sample_rate=METRIC_RATE,
         files=len(delays),
+        # per metric: the files its mean is over, and those where it is undefined (left out of the mean)
+        metric_files=counts,
     )
     return result, latents, audios, phones, examples, timing
 

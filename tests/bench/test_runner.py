@@ -151,3 +151,19 @@ def test_every_metric_says_how_many_files_it_scored(bench, tmp_path):
                         progress=False)["tokenizers"]["mel-16k"]["distortion"]
     assert row["metric_files"]["stoi"] == {"scored": 0, "unscored": ["m/short"]} and row["stoi"] is None
     assert row["metric_files"]["mel_distance"]["scored"] == 1
+
+
+def test_warnings_are_collected_and_summarised(bench, tmp_path):
+    results, out, toy = bench
+    short = tmp_path / "short.wav"
+    sf.write(str(short), _speechy(0.2, 150.0, 9).numpy(), 16000)
+    manifest = write_manifest([ManifestEntry(short, 0.2, 16000, "test", "short")], tmp_path / "m.jsonl")
+    import warnings
+
+    with warnings.catch_warnings(record=True) as shown:
+        warnings.simplefilter("always")
+        quiet = run_bench(["mel-16k"], data=manifest, metrics=["stoi", "estoi"], quick=True, progress=False,
+                          live_warnings=False)
+    assert not [w for w in shown if "stoi" in str(w.message)]  # nothing printed between the bars
+    summary = quiet["run"]["warnings"]
+    assert summary and all(w["count"] >= 1 for w in summary) and any("stoi" in w["message"] for w in summary)

@@ -49,6 +49,7 @@ from __future__ import annotations
 
 import json
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -274,6 +275,7 @@ def run_bench(
     preset: str | BenchPreset = "standard",
     pretrained: bool = True,
     force: bool = False,
+    live_warnings: bool = True,
 ) -> dict:
     """Place each tokenizer on the four axes; see the module docstring for what is measured.
 
@@ -293,6 +295,8 @@ def run_bench(
             named ``NAME (random weights)``; ``weights`` in each row says what was loaded).
         force: recompute every tokenizer even when ``out`` holds its results for the same config,
             weights, data and preset (otherwise those are reused and listed in ``run.reused``).
+        live_warnings: False collects the run's warnings (short files, unvoiced F0, ...) instead of
+            printing them between progress bars; ``run.warnings`` always summarises them.
 
     With ``out``, ``results.json`` and ``report.html`` are rewritten after each tokenizer (with
     ``run.complete`` False until the last), so a stopped run keeps what it finished.
@@ -345,6 +349,43 @@ def run_bench(
                 "metrics": sorted(requested) if requested else None, "tokenizers": [str(t) for t in tokenizers],
                 "reused": list(reused), "complete": done}
 
+    collected: list = []
+    with warnings.catch_warnings():
+        shown = warnings.showwarning
+
+        def record(message, category, filename, lineno, file=None, line=None):
+            collected.append(warnings.WarningMessage(message, category, filename, lineno, file, line))
+            if live_warnings:
+                shown(message, category, filename, lineno, file, line)
+
+        if not live_warnings:
+            warnings.simplefilter("always")  # count every occurrence; nothing is printed
+        warnings.showwarning = record
+        _run_tokenizers(tokenizers, results, dict(
+            pretrained=pretrained, previous=previous, reused=reused, data_key=data_key, preset=preset, requested=requested,
+            out_dir=out_dir, corpora=corpora, distortion_requested=distortion_requested, progress=progress,
+            examples=examples, axes=axes, budget=budget, run_info=run_info, collected=collected))
+    results["run"] = run_info(done=True)
+    results["run"]["warnings"] = _summarise(collected)
+    if out_dir is not None:
+        _write_results(results, out_dir)
+    return results
+
+
+def _summarise(caught: list) -> list[dict]:
+    """Warnings seen during a run, one entry per distinct message with its count, most frequent first."""
+    from collections import Counter
+
+    counts = Counter(f"{w.category.__name__}: {w.message}" for w in caught)
+    return [{"message": m, "count": n} for m, n in counts.most_common()]
+
+
+def _run_tokenizers(tokenizers, results: dict, ctx: dict) -> None:
+    """The per-tokenizer loop of :func:`run_bench` (its arguments in ``ctx``)."""
+    pretrained, previous, reused, data_key = ctx["pretrained"], ctx["previous"], ctx["reused"], ctx["data_key"]
+    preset, requested, out_dir, corpora = ctx["preset"], ctx["requested"], ctx["out_dir"], ctx["corpora"]
+    distortion_requested, progress, examples = ctx["distortion_requested"], ctx["progress"], ctx["examples"]
+    axes, budget, run_info = ctx["axes"], ctx["budget"], ctx["run_info"]
     for name in tqdm(list(tokenizers), desc="tokenizers", disable=not progress):
         name = str(name)
         t_start = time.perf_counter()
@@ -382,11 +423,8 @@ def run_bench(
         results["tokenizers"][name] = row
         if out_dir is not None:  # a stopped run keeps every tokenizer it finished
             results["run"] = run_info(done=False)
+            results["run"]["warnings"] = _summarise(ctx["collected"])
             _write_results(results, out_dir)
-    results["run"] = run_info(done=True)
-    if out_dir is not None:
-        _write_results(results, out_dir)
-    return results
 
 
 def _write_results(results: dict, out_dir: Path) -> None:

@@ -38,6 +38,9 @@ def add_bench_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true",
                    help="recompute every tokenizer (by default, tokenizers whose results in --out were made with the "
                         "same config, weights, data and preset are reused)")
+    p.add_argument("--verbose", action="store_true",
+                   help="print warnings (too short for a metric, no voiced frame...) as they happen; by default they "
+                        "are collected and summarised once at the end")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=_cmd_bench)
     return p
@@ -71,8 +74,18 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     tokenizers = args.tokenizer or _default_tokenizers()
     preset = "quick" if args.quick else "full" if args.full else "standard"
     results = run_bench(tokenizers, data=args.data, out=args.out, metrics=args.metrics, preset=preset,
-                        progress=not args.no_progress, pretrained=not args.random_weights, force=args.force)
+                        progress=not args.no_progress, pretrained=not args.random_weights, force=args.force,
+                        live_warnings=args.verbose)
     print(format_table(results))
+    seen = results["run"].get("warnings") or []
+    if seen and not args.verbose:
+        total = sum(w["count"] for w in seen)
+        print(f"{total} warning(s), {len(seen)} distinct (--verbose shows them live; all in results.json run.warnings):",
+              file=sys.stderr)
+        for w in seen[:8]:
+            print(f"  {w['count']:>4} x {w['message'][:160]}", file=sys.stderr)
+        if len(seen) > 8:
+            print(f"  ... and {len(seen) - 8} more", file=sys.stderr)
     reused = results["run"].get("reused") or []
     if reused:
         print(f"reused from an earlier run with the same config, weights, data and preset: {', '.join(reused)} "

@@ -8,7 +8,6 @@ move the right way when the data or the latent change.
 
 from __future__ import annotations
 
-import math
 
 import numpy as np
 import pytest
@@ -31,6 +30,7 @@ def cross():
 @pytest.mark.parametrize("make, winner", [
     (sources.iid_source, ("unigram", "bigram", "trigram", "transformer")),
     (sources.markov_source, ("bigram", "trigram")),
+    (sources.second_order_source, ("trigram",)),  # two frames back: the bigram cannot see it
     (sources.cross_codebook_source, ("bigram", "trigram")),
     (sources.lag_source, ("transformer",)),  # 16 frames back: no n-gram sees it
     (sources.periodic_source, ("transformer",)),
@@ -51,8 +51,11 @@ def test_headline_is_within_5_percent_of_the_true_rate(make, winner):
 def test_the_copy_entropy_formula():
     assert sources.copy_entropy(0.0, 256) == 0.0
     assert sources.copy_entropy(1.0, 256) == pytest.approx(8.0)
-    q, rest = 0.9 + 0.1 / 16, 0.1 / 16
-    assert sources.copy_entropy(0.1, 16) == pytest.approx(-(q * math.log2(q)) - 15 * rest * math.log2(rest))
+    # against the plug-in entropy of 400,000 draws of "copy 0 w.p. 0.9, else uniform over 16"
+    rng = np.random.default_rng(0)
+    draws = np.where(rng.random(400_000) < 0.9, 0, rng.integers(0, 16, 400_000))
+    p = np.bincount(draws, minlength=16) / draws.size
+    assert sources.copy_entropy(0.1, 16) == pytest.approx(float(-(p * np.log2(p)).sum()), abs=0.01)
 
 
 def test_more_train_data_lowers_the_ngram_and_more_noise_raises_the_headline(cross):

@@ -361,12 +361,45 @@ def run_bench(
         if not live_warnings:
             warnings.simplefilter("always")  # count every occurrence; nothing is printed
         warnings.showwarning = record
-        _run_tokenizers(tokenizers, results, dict(
-            pretrained=pretrained, previous=previous, reused=reused, data_key=data_key, preset=preset, requested=requested,
-            out_dir=out_dir, corpora=corpora, distortion_requested=distortion_requested, progress=progress,
-            examples=examples, axes=axes, budget=budget, run_info=run_info, collected=collected))
-    results["run"] = run_info(done=True)
-    results["run"]["warnings"] = _summarise(collected)
+        for name in tqdm(list(tokenizers), desc="tokenizers", disable=not progress):
+            name = str(name)
+            t_start = time.perf_counter()
+            tok = load_tokenizer(name, pretrained=pretrained)
+            family = _family(name.partition("@")[0])
+            weights = getattr(tok, "weights", None)
+            if getattr(tok, "names_itself", False):  # an adapter: "encodec-24k (random weights)", never the bare name
+                name = tok.name
+            key = _reuse_key(tok.config_hash, weights, data_key, preset, requested)
+            if previous.get(name, {}).get("reuse_key") == key:  # same config, weights, data, preset: nothing to redo
+                results["tokenizers"][name] = previous[name]
+                reused.append(name)
+                if progress:
+                    tqdm.write(f"{name}: reused from {out_dir / 'results.json'} (same config, weights, data and preset)")
+                continue
+            row: dict = {"family": family, "kind": tok.kind, "config": to_dict(tok.config), "config_hash": tok.config_hash,
+                         "sample_rate": tok.sample_rate, "frame_rate": tok.frame_rate, "hop_length": tok.hop_length,
+                         "weights": weights, "reuse_key": key}
+            distortion, test_latents, test_audio, test_phones, row["examples"], timing = _distortion(
+                tok, name, corpora, distortion_requested, preset.excluded, progress, out_dir, examples)
+            row["distortion"] = distortion
+            rate = rate_metrics(test_latents)
+            rate["bits_per_second"] = rate["nominal_bits_per_second"] if test_latents[0].is_discrete else None
+            rate.update(encode_rtf=timing["encode"] / timing["audio"], decode_rtf=timing["decode"] / timing["audio"])
+            row["rate"] = rate if "rate" in axes else {"bits_per_second": rate["bits_per_second"], "skipped": "not requested"}
+            if "streaming" in axes:
+                if progress:
+                    tqdm.write(f"{name}: streaming probe")
+                row["streaming"] = measure_streaming(tok, **preset.streaming)
+            else:
+                row["streaming"] = {"causal": None, "algorithmic_latency_ms": None, "skipped": "not requested"}
+            row["modelability"] = _modelability(tok, name, family, corpora, axes, budget, test_latents, test_audio, test_phones,
+                                                progress)
+            row["seconds"] = {**{k: round(v, 3) for k, v in timing.items()}, "total": round(time.perf_counter() - t_start, 3)}
+            results["tokenizers"][name] = row
+            if out_dir is not None:  # a stopped run keeps every tokenizer it finished
+                results["run"] = {**run_info(done=False), "warnings": _summarise(collected)}
+                _write_results(results, out_dir)
+    results["run"] = {**run_info(done=True), "warnings": _summarise(collected)}
     if out_dir is not None:
         _write_results(results, out_dir)
     return results
@@ -378,53 +411,6 @@ def _summarise(caught: list) -> list[dict]:
 
     counts = Counter(f"{w.category.__name__}: {w.message}" for w in caught)
     return [{"message": m, "count": n} for m, n in counts.most_common()]
-
-
-def _run_tokenizers(tokenizers, results: dict, ctx: dict) -> None:
-    """The per-tokenizer loop of :func:`run_bench` (its arguments in ``ctx``)."""
-    pretrained, previous, reused, data_key = ctx["pretrained"], ctx["previous"], ctx["reused"], ctx["data_key"]
-    preset, requested, out_dir, corpora = ctx["preset"], ctx["requested"], ctx["out_dir"], ctx["corpora"]
-    distortion_requested, progress, examples = ctx["distortion_requested"], ctx["progress"], ctx["examples"]
-    axes, budget, run_info = ctx["axes"], ctx["budget"], ctx["run_info"]
-    for name in tqdm(list(tokenizers), desc="tokenizers", disable=not progress):
-        name = str(name)
-        t_start = time.perf_counter()
-        tok = load_tokenizer(name, pretrained=pretrained)
-        family = _family(name.partition("@")[0])
-        weights = getattr(tok, "weights", None)
-        if getattr(tok, "names_itself", False):  # an adapter: "encodec-24k (random weights)", never the bare name
-            name = tok.name
-        key = _reuse_key(tok.config_hash, weights, data_key, preset, requested)
-        if previous.get(name, {}).get("reuse_key") == key:  # same config, weights, data, preset: nothing to redo
-            results["tokenizers"][name] = previous[name]
-            reused.append(name)
-            if progress:
-                tqdm.write(f"{name}: reused from {out_dir / 'results.json'} (same config, weights, data and preset)")
-            continue
-        row: dict = {"family": family, "kind": tok.kind, "config": to_dict(tok.config), "config_hash": tok.config_hash,
-                     "sample_rate": tok.sample_rate, "frame_rate": tok.frame_rate, "hop_length": tok.hop_length,
-                     "weights": weights, "reuse_key": key}
-        distortion, test_latents, test_audio, test_phones, row["examples"], timing = _distortion(
-            tok, name, corpora, distortion_requested, preset.excluded, progress, out_dir, examples)
-        row["distortion"] = distortion
-        rate = rate_metrics(test_latents)
-        rate["bits_per_second"] = rate["nominal_bits_per_second"] if test_latents[0].is_discrete else None
-        rate.update(encode_rtf=timing["encode"] / timing["audio"], decode_rtf=timing["decode"] / timing["audio"])
-        row["rate"] = rate if "rate" in axes else {"bits_per_second": rate["bits_per_second"], "skipped": "not requested"}
-        if "streaming" in axes:
-            if progress:
-                tqdm.write(f"{name}: streaming probe")
-            row["streaming"] = measure_streaming(tok, **preset.streaming)
-        else:
-            row["streaming"] = {"causal": None, "algorithmic_latency_ms": None, "skipped": "not requested"}
-        row["modelability"] = _modelability(tok, name, family, corpora, axes, budget, test_latents, test_audio, test_phones,
-                                            progress)
-        row["seconds"] = {**{k: round(v, 3) for k, v in timing.items()}, "total": round(time.perf_counter() - t_start, 3)}
-        results["tokenizers"][name] = row
-        if out_dir is not None:  # a stopped run keeps every tokenizer it finished
-            results["run"] = run_info(done=False)
-            results["run"]["warnings"] = _summarise(ctx["collected"])
-            _write_results(results, out_dir)
 
 
 def _write_results(results: dict, out_dir: Path) -> None:

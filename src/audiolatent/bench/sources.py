@@ -14,6 +14,9 @@ Discrete sources (codes ``[K, T]`` per item, in bits):
 ``markov``      one codebook, a first-order Markov chain with ``successors`` equally likely next
                 codes per state (a random sparse transition table): ``log2 successors`` per token
                 after the first
+``markov2``     one codebook, second order: ``successors`` equally likely next codes per pair of the
+                last two codes: ``log2 successors`` per token after the first two (a bigram cannot
+                see it, a trigram can)
 ``cross``       codebook 0 as ``markov``; codebook k > 0 is a fixed permutation of codebook k - 1
                 of the same frame with probability ``1 - eps``, else uniform
 ``lag``         one codebook: ``x_t = x_{t-lag}`` with probability ``1 - eps``, else uniform (the
@@ -46,8 +49,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-__all__ = ["DiscreteSource", "ContinuousSource", "copy_entropy", "iid_source", "markov_source", "cross_codebook_source",
-           "lag_source", "periodic_source", "gaussian_ar"]
+__all__ = ["DiscreteSource", "ContinuousSource", "copy_entropy", "iid_source", "markov_source", "second_order_source",
+           "cross_codebook_source", "lag_source", "periodic_source", "gaussian_ar"]
 
 
 @dataclass
@@ -132,6 +135,24 @@ def markov_source(n_train: int = 40, n_test: int = 8, frames: int = 1000, size: 
     rate = math.log2(successors)
     oracle = (math.log2(size) + (frames - 1) * rate) / frames  # the first code of an item is uniform
     return DiscreteSource("markov", train, test, (size,), oracle, rate)
+
+
+def second_order_source(n_train: int = 40, n_test: int = 8, frames: int = 1000, size: int = 32, successors: int = 2,
+                        seed: int = 0) -> DiscreteSource:
+    rng = np.random.default_rng(seed)
+    table = np.stack([rng.choice(size, successors, replace=False) for _ in range(size * size)]).reshape(size, size, -1)
+    items = []
+    for _ in range(n_train + n_test):
+        x = np.empty(frames, dtype=np.int64)
+        x[:2] = rng.integers(0, size, 2)
+        picks = rng.integers(0, successors, frames)
+        for t in range(2, frames):
+            x[t] = table[x[t - 2], x[t - 1], picks[t]]
+        items.append(x[None])
+    train, test = _split(items, n_train)
+    rate = math.log2(successors)
+    oracle = (2 * math.log2(size) + (frames - 2) * rate) / frames  # the first two codes are uniform
+    return DiscreteSource("markov2", train, test, (size,), oracle, rate)
 
 
 def cross_codebook_source(n_train: int = 40, n_test: int = 8, frames: int = 1000, size: int = 256, codebooks: int = 4,

@@ -56,16 +56,15 @@ def check_output_path(path, *inputs, what: str = "output") -> Path:
             same = target.exists() and os.path.samefile(target, source)
         except OSError:
             same = False
-        if same or (not target.exists() and Path(os.path.abspath(target)) == Path(os.path.abspath(source))):
+        if same:
             raise OutputError(f"{what} {target} is the input file {source}; refusing to overwrite it")
     return target
 
 
-def remove_stale_temps(folder, names=None) -> list[Path]:
+def remove_stale_temps(folder) -> list[Path]:
     """Remove temporary siblings (``.NAME.tmp.*``) a killed writer left in ``folder``.
 
-    ``names``: only those of these target names (None: every ``.*.tmp.*`` entry). Call it only
-    where no other writer can be at work (a training run folder at start or resume).
+    Call it only where no other writer can be at work (a training run folder at start or resume).
     """
     folder = Path(folder)
     removed = []
@@ -73,8 +72,6 @@ def remove_stale_temps(folder, names=None) -> list[Path]:
         return removed
     for entry in folder.iterdir():
         if not entry.name.startswith(".") or TEMP_MARK not in entry.name:
-            continue
-        if names is not None and entry.name[1:].split(TEMP_MARK)[0] not in names:
             continue
         if entry.is_dir() and not entry.is_symlink():
             shutil.rmtree(entry, ignore_errors=True)

@@ -164,13 +164,14 @@ class Tokenizer(StreamingModule):
             audio = audio[..., : int(latent.num_samples.max())]
         return audio
 
-    def stream_spec(self) -> list[dict]:
-        """What ``encode`` produces, per stream: ``kind``, ``frame_rate``, ``codebook_sizes``, ``dim``.
+    def silence_probe(self) -> Latent:
+        """The latent of one second of silence, encoded once and cached: what ``encode`` really
+        produces (streams, shapes, rates), for :meth:`stream_spec` and :meth:`describe`.
 
-        Found by encoding a second of silence once (cached); in streaming mode the states are
-        set aside for that call and put back, so a stream in progress is not disturbed.
+        In streaming mode the states are set aside for that call and put back, so a stream in
+        progress is not disturbed.
         """
-        cached = self.__dict__.get("_stream_spec_cache")
+        cached = self.__dict__.get("_silence_probe_cache")
         if cached is not None:
             return cached
         from audiolatent.core.streaming import streaming_modules
@@ -185,11 +186,14 @@ class Tokenizer(StreamingModule):
         finally:
             for m, state, batch in saved:
                 m._streaming_state, m._streaming_batch_size = state, batch
-        spec = [{"kind": "discrete" if st.is_discrete else "continuous", "frame_rate": st.frame_rate,
+        self.__dict__["_silence_probe_cache"] = probe
+        return probe
+
+    def stream_spec(self) -> list[dict]:
+        """What ``encode`` produces, per stream: ``kind``, ``frame_rate``, ``codebook_sizes``, ``dim``."""
+        return [{"kind": "discrete" if st.is_discrete else "continuous", "frame_rate": st.frame_rate,
                  "codebook_sizes": tuple(st.codebook_sizes) if st.is_discrete else None,
-                 "dim": None if st.is_discrete else st.values.shape[1]} for st in probe.streams]
-        self.__dict__["_stream_spec_cache"] = spec
-        return spec
+                 "dim": None if st.is_discrete else st.values.shape[1]} for st in self.silence_probe().streams]
 
     def check_latent(self, latent: Latent) -> None:
         """Raise LatentError unless every stream matches :meth:`stream_spec` and holds valid codes.
@@ -227,11 +231,10 @@ class Tokenizer(StreamingModule):
     def describe(self) -> dict:
         """Facts about this tokenizer (what ``audiolatent info`` prints).
 
-        Stream shapes and the nominal bitrate come from encoding one second of silence, so
-        they are what ``encode`` really produces, not what a config claims.
+        Stream shapes and the nominal bitrate come from encoding one second of silence
+        (:meth:`silence_probe`), so they are what ``encode`` really produces, not what a config claims.
         """
-        with torch.inference_mode():
-            probe = self.encode(torch.zeros(1, self.channels, self.sample_rate, device=self.device))
+        probe = self.silence_probe()
         streams = [
             {
                 "name": s.name,

@@ -235,25 +235,23 @@ def _token_nats(model: TokenLM, items: list[torch.Tensor], window: int) -> torch
     return nats
 
 
-def unigram_bits_per_token(codes: list[torch.Tensor], codebook_sizes, fitted_on: list[torch.Tensor] | None = None,
-                           smoothing: float = 0.5) -> list[float]:
+def unigram_bits_per_token(codes: list[torch.Tensor], codebook_sizes, fitted_on: list[torch.Tensor] | None = None) -> list[float]:
     """Per codebook, bits per token of ``codes`` under a unigram.
 
-    ``fitted_on`` given: the add-``smoothing`` unigram fitted on it (a held-out cross-entropy);
+    ``fitted_on`` given: the add-1/2 unigram fitted on it (:func:`audiolatent.lm.ngram.fit_unigram`,
+    a held-out cross-entropy);
     None: the plug-in entropy of ``codes`` themselves (what a coder fitted on the test set gets,
     a lower figure that no model trained elsewhere can promise).
     """
+    if fitted_on is not None:
+        from audiolatent.lm.ngram import fit_unigram
+
+        return fit_unigram(fitted_on, codebook_sizes).bits_per_token(codes)
     scored = torch.cat([c.long().cpu() for c in codes], dim=-1)
     out = []
     for k, size in enumerate(codebook_sizes):
-        if fitted_on is None:
-            p = torch.bincount(scored[k], minlength=size).double() / scored.shape[-1]
-            out.append(float(-(p[p > 0] * p[p > 0].log2()).sum()) + 0.0)
-        else:
-            fit = torch.cat([c[k].long().cpu() for c in fitted_on])
-            counts = torch.bincount(fit, minlength=size).double() + smoothing
-            logp = (counts / counts.sum()).log2()
-            out.append(float(-logp[scored[k]].mean()))
+        p = torch.bincount(scored[k], minlength=size).double() / scored.shape[-1]
+        out.append(float(-(p[p > 0] * p[p > 0].log2()).sum()) + 0.0)
     return out
 
 

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from audiolatent.core.errors import ConfigError, LatentError
+from audiolatent.core.errors import ConfigError
 from audiolatent.core.latent import Stream
 from audiolatent.core.registry import register_kind, register_tokenizer
 from audiolatent.core.tokenizer import Tokenizer
@@ -125,15 +125,7 @@ class DMelTokenizer(Tokenizer):
     def _encode(self, audio: torch.Tensor) -> list[Stream]:
         return [Stream(self.quantize(self.mel.log_mel(audio)), self.frame_rate, self.codebook_sizes, "dmel")]
 
-    def _decode(self, streams: list[Stream]) -> torch.Tensor:
-        if len(streams) != 1 or streams[0].codebook_sizes != self.codebook_sizes:
-            got = "; ".join(
-                f"{s.name}: codebook sizes {s.codebook_sizes}, shape {tuple(s.values.shape)}" for s in streams
-            )
-            raise LatentError(
-                f"{self.name}: expects one discrete stream of {self.config.mel.n_mels} codebooks of "
-                f"{self.config.n_levels} levels, got {got}"
-            )
+    def _decode(self, streams: list[Stream]) -> torch.Tensor:  # Tokenizer.decode has checked the stream
         return self.mel.synthesize(self.dequantize(streams[0].values))
 
 

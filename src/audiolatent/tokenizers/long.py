@@ -164,15 +164,16 @@ def decode_long(tok: Tokenizer, latent: Latent, chunk_seconds: float = 10.0, con
     return audio
 
 
-def _chunkable(tok: Tokenizer) -> bool:
-    """Causal tokenizers are chunked through ``streaming()``; one that cannot stream (``can_stream``
-    False, e.g. an adapter) runs in one pass."""
-    return not tok.causal or getattr(tok, "can_stream", True)
+def _chunkable(tok: Tokenizer, flag: str) -> bool:
+    """Whether long signals can be chunked: not when the tokenizer needs the whole signal; a causal
+    one is chunked through ``streaming()``, so only when that direction streams (``can_stream`` /
+    ``can_stream_decode``, True unless a tokenizer says otherwise, e.g. an adapter)."""
+    return tok.lookahead is not None and (not tok.causal or getattr(tok, flag, True))
 
 
 def encode_any(tok: Tokenizer, audio: torch.Tensor, long_seconds: float = LONG_SECONDS, chunk_seconds: float = 30.0) -> Latent:
     """``tok.encode(audio)``, chunked with :func:`encode_long` beyond ``long_seconds`` when the tokenizer can be chunked."""
-    if audio.shape[-1] <= long_seconds * tok.sample_rate or tok.lookahead is None or not _chunkable(tok):
+    if audio.shape[-1] <= long_seconds * tok.sample_rate or not _chunkable(tok, "can_stream"):
         return tok.encode(audio)
     return encode_long(tok, audio, chunk_seconds=chunk_seconds)
 
@@ -180,8 +181,7 @@ def encode_any(tok: Tokenizer, audio: torch.Tensor, long_seconds: float = LONG_S
 def decode_any(tok: Tokenizer, latent: Latent, long_seconds: float = LONG_SECONDS, chunk_seconds: float = 30.0) -> torch.Tensor:
     """``tok.decode(latent)``, chunked with :func:`decode_long` beyond ``long_seconds`` when the tokenizer can be chunked."""
     seconds = latent.streams[0].num_frames / latent.streams[0].frame_rate
-    if seconds <= long_seconds or tok.lookahead is None or not _chunkable(tok) \
-            or (tok.causal and not getattr(tok, "can_stream_decode", True)):
+    if seconds <= long_seconds or not _chunkable(tok, "can_stream_decode"):
         return tok.decode(latent)
     tok.check_latent(latent)  # before any chunk: a bad latent is one error, not a half-decoded file
     return decode_long(tok, latent, chunk_seconds=chunk_seconds)

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 
 import torch
 
-from audiolatent.core.errors import ConfigError, LatentError, StreamingError
+from audiolatent.core.errors import ConfigError, StreamingError
 from audiolatent.core.latent import Stream
 from audiolatent.core.registry import register_kind, register_tokenizer
 from audiolatent.core.tokenizer import Tokenizer
@@ -238,12 +238,7 @@ class MelTokenizer(Tokenizer):
     def _encode(self, audio: torch.Tensor) -> list[Stream]:
         return [Stream(self.log_mel(audio), self.frame_rate, None, "mel")]
 
-    def _decode(self, streams: list[Stream]) -> torch.Tensor:
-        if len(streams) != 1 or streams[0].is_discrete or streams[0].values.shape[1] != self.n_mels:
-            got = "; ".join(
-                f"{s.name}: {'discrete' if s.is_discrete else 'continuous'} {tuple(s.values.shape)}" for s in streams
-            )
-            raise LatentError(f"{self.name}: expects one continuous [B, {self.n_mels}, T] log-mel stream, got {got}")
+    def _decode(self, streams: list[Stream]) -> torch.Tensor:  # Tokenizer.decode has checked the stream
         return self.synthesize(streams[0].values.to(self.mel_basis.dtype))
 
 

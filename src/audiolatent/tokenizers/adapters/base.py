@@ -29,7 +29,7 @@ import importlib.util
 import math
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -112,7 +112,6 @@ class AdapterConfig:
     weights: str | None = None
     revision: str | None = None
     seed: int = 0
-    extra: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.name not in ADAPTERS:

@@ -5,7 +5,7 @@ One file per model family: ``encodec.py`` (``encodec-24k``), ``dac.py`` (``dac-1
 costs nothing; install them with ``pip install 'audiolatent[adapters]'``.
 """
 
-from audiolatent.tokenizers.adapters import dac, encodec, mimi  # noqa: F401  (registers the names)
+from audiolatent.tokenizers.adapters import dac, encodec, mimi, snac, stable_audio, wavtokenizer, xcodec, xcodec2  # noqa: F401  (registers the names)
 from audiolatent.tokenizers.adapters.base import ADAPTERS, AdapterError, AdapterTokenizer, adapter_status, parse_options
 
 __all__ = ["ADAPTERS", "AdapterError", "AdapterTokenizer", "adapter_status", "parse_options"]

@@ -40,7 +40,7 @@ from audiolatent.core.registry import register_kind, register_tokenizer
 from audiolatent.core.tokenizer import Tokenizer
 
 __all__ = ["AdapterError", "AdapterSpec", "AdapterConfig", "AdapterTokenizer", "register_adapter", "ADAPTERS",
-           "parse_options", "adapter_status", "rerandomise_codebooks"]
+           "parse_options", "adapter_status", "rerandomise_codebooks", "meta_parameters", "apply_overrides", "capture_input"]
 
 EXTRA = "adapters"
 
@@ -53,8 +53,13 @@ class AdapterError(AudioLatentError, RuntimeError):
 class AdapterSpec:
     """Everything an adapter name needs (see the module docstring).
 
-    ``build(weights, revision, pretrained) -> nn.Module``; ``encode(model, audio [B, C, N], n_q)
-    -> codes [B, K, T]``; ``decode(model, codes) -> audio [B, C, N']``.
+    ``build(weights, revision, pretrained, overrides) -> nn.Module``; ``encode(model, audio [B, C, N], n_q)
+    -> codes [B, K, T]`` (one RVQ stream) or a list of :class:`Stream` (several streams: a
+    multi-scale codec, a side stream, a continuous latent); ``decode(model, values) -> audio
+    [B, C, N']`` with ``values`` the single stream's tensor, or the list of every stream's.
+    ``overrides`` (random weights only): config fields replaced to build a reduced model of
+    the same classes (tests), e.g. ``{"num_hidden_layers": 2, "semantic_model_config":
+    {"hidden_size": 64}}``.
     """
 
     name: str
@@ -81,12 +86,25 @@ class AdapterSpec:
     randomise: Callable[[torch.nn.Module, int], None] | None = None
     #: exact streaming encode ``(model, audio chunk, n_q, state dict) -> codes`` (None: offline only)
     stream_encode: Callable[..., torch.Tensor] | None = None
+    #: nominal bits/s at ``n_q`` codebooks when it is not frame_rate x n_q x log2(codebook_size)
+    #: (multi-scale streams, side information); None for a continuous latent is given by ``continuous``
+    bits: Callable[[int], float] | None = None
+    #: a continuous latent (no codebooks, no bitrate choices; ``codebook_size`` unused)
+    continuous: bool = False
+    #: what the streams are, for the README table and ``audiolatent list`` (e.g. "3 x 4096 at 12, 23, 47 Hz")
+    streams_note: str = ""
+    #: the checkpoint's config file in its hub repository (how ``adapter_status`` sees a cached download)
+    config_file: str = "config.json"
 
     @property
     def frame_rate(self) -> float:
         return self.sample_rate / self.hop_length
 
     def bits_per_second(self, n_q: int) -> float:
+        if self.continuous:
+            return 0.0
+        if self.bits is not None:
+            return self.bits(n_q)
         return self.frame_rate * n_q * math.log2(self.codebook_size)
 
 
@@ -104,6 +122,9 @@ class AdapterConfig:
         weights: a local checkpoint directory instead of the hub id (None: the hub id).
         revision: hub revision (None: the adapter's pinned one).
         seed: random weights' seed.
+        overrides: random weights only: config fields of the wrapped library replaced (nested
+            dicts for sub-configs) to build a reduced model of the same classes, e.g. for tests
+            of a 600 M-parameter codec. Such a tokenizer is named ``NAME (random weights, reduced)``.
     """
 
     name: str = ""
@@ -112,11 +133,17 @@ class AdapterConfig:
     weights: str | None = None
     revision: str | None = None
     seed: int = 0
+    overrides: dict | None = None
 
     def __post_init__(self) -> None:
         if self.name not in ADAPTERS:
             raise ConfigError(f"unknown adapter {self.name!r}; adapters: {', '.join(sorted(ADAPTERS))}")
         spec = ADAPTERS[self.name]
+        if self.overrides and self.pretrained:
+            raise ConfigError(f"{self.name}: config overrides build a reduced model with random weights; "
+                              "they need pretrained=False")
+        if self.n_q is not None and spec.continuous:
+            raise ConfigError(f"{self.name} is a continuous latent: it has no codebooks to choose")
         if self.n_q is not None:
             choices = spec.codebook_choices or tuple(range(1, spec.max_codebooks + 1))
             if self.n_q not in choices:
@@ -173,7 +200,8 @@ class AdapterTokenizer(Tokenizer):
         require(self.spec.package, config.name)
         torch.manual_seed(config.seed)
         self.model = self.spec.build(weights=config.weights or self.spec.hub_id,
-                                     revision=config.revision or self.spec.revision, pretrained=config.pretrained)
+                                     revision=config.revision or self.spec.revision, pretrained=config.pretrained,
+                                     overrides=config.overrides or {})
         if not config.pretrained:
             with torch.no_grad():
                 if self.spec.randomise is not None:
@@ -183,7 +211,7 @@ class AdapterTokenizer(Tokenizer):
                     rerandomise_codebooks(self.model, config.seed, mean, std)
         self.model.eval()
         label = config.name + (f"@{self.n_q}q" if config.n_q else "")
-        self.name = label if config.pretrained else f"{label} (random weights)"
+        self.name = label if config.pretrained else f"{label} (random weights{', reduced' if config.overrides else ''})"
 
     #: load_tokenizer keeps the name set here (a random-weight model never carries the bare famous name)
     names_itself = True
@@ -242,27 +270,74 @@ class AdapterTokenizer(Tokenizer):
 
     def _encode(self, audio: torch.Tensor) -> list[Stream]:
         if self.is_streaming:
-            codes = self.spec.stream_encode(self.model, audio, self.n_q, self._streaming_state)
+            out = self.spec.stream_encode(self.model, audio, self.n_q, self._streaming_state)
         else:
-            codes = self.spec.encode(self.model, audio, self.n_q)
-        return [Stream(codes.long(), self.frame_rate, (self.spec.codebook_size,) * codes.shape[1], "codes")]
+            out = self.spec.encode(self.model, audio, self.n_q)
+        if isinstance(out, torch.Tensor):
+            return [Stream(out.long(), self.frame_rate, (self.spec.codebook_size,) * out.shape[1], "codes")]
+        return out
 
     def _decode(self, streams: list[Stream]) -> torch.Tensor:
         if self.is_streaming:
             raise StreamingError(f"{self.name}: decoding in streaming mode is not supported (the library's decoder "
                                  "does not carry the state of its convolutions, so chunks would not equal offline); "
                                  "encode in streaming mode, decode offline")
-        codes = streams[0].values
-        audio = self.spec.decode(self.model, codes)
-        want = codes.shape[-1] * self.hop_length
+        values = streams[0].values if len(streams) == 1 else [s.values for s in streams]
+        audio = self.spec.decode(self.model, values)
+        want = round(streams[0].num_frames * self.sample_rate / streams[0].frame_rate)
         if audio.shape[-1] < want:  # some decoders (DAC) return a few samples less than T * hop
             audio = torch.nn.functional.pad(audio, (0, want - audio.shape[-1]))
         return audio[..., :want]
 
     def stream_spec(self) -> list[dict]:
-        # every prefix of the codebooks decodes (a lower bitrate); the spec lists them all
+        if self.spec.bits is not None or self.spec.continuous:  # several streams: what encode really makes
+            return super().stream_spec()
+        # one RVQ stream: every prefix of the codebooks decodes (a lower bitrate); the spec lists them all
         return [{"kind": "discrete", "frame_rate": self.frame_rate, "codebook_sizes": (self.spec.codebook_size,) * self.spec.max_codebooks,
                  "dim": None}]
+
+
+def capture_input(module: torch.nn.Module, method: str, run: Callable[[], Any]) -> torch.Tensor:
+    """The first positional argument ``module.<method>`` receives while ``run()`` runs (e.g. the
+    quantiser's input, to place random codebooks where the latents lie)."""
+    original, seen = getattr(module, method), []
+
+    def spy(*args, **kwargs):
+        seen.append(args[0])
+        return original(*args, **kwargs)
+
+    setattr(module, method, spy)
+    try:
+        run()
+    finally:
+        delattr(module, method)  # back to the class's method
+    if not seen:
+        raise AdapterError(f"{type(module).__name__}.{method} was not called")
+    return seen[0]
+
+
+def meta_parameters(name: str) -> int:
+    """Parameters of the full-size architecture of adapter ``name``, built on the meta device
+    (no memory, no weights): how tests check the size of codecs too big to build in CI."""
+    spec = ADAPTERS[name]
+    require(spec.package, name)
+    with torch.device("meta"):
+        model = spec.build(weights=spec.hub_id, revision=spec.revision, pretrained=False, overrides={})
+    return sum(p.numel() for p in model.parameters())
+
+
+def apply_overrides(config: Any, overrides: dict) -> Any:
+    """Set ``overrides`` on a library config in place (a dict value on a sub-config recurses);
+    an unknown field is a ConfigError naming it."""
+    for key, value in overrides.items():
+        if not hasattr(config, key):
+            raise ConfigError(f"{type(config).__name__} has no field {key!r} to override")
+        current = getattr(config, key)
+        if isinstance(value, dict) and not isinstance(current, dict):
+            apply_overrides(current, value)
+        else:
+            setattr(config, key, value)
+    return config
 
 
 _OPTION = re.compile(r"^(?:(?P<kbps>\d+(?:\.\d+)?)kbps|(?P<q>\d+)q)$")
@@ -274,9 +349,19 @@ def parse_options(spec: AdapterSpec, option: str) -> dict:
     if not m:
         raise ConfigError(f"{spec.name}@{option}: the option must be a bitrate (e.g. @6kbps) or a number of "
                           f"codebooks (e.g. @4q)")
+    if spec.continuous:
+        raise ConfigError(f"{spec.name}@{option}: {spec.name} is a continuous latent; it has no bitrate to choose")
     if m.group("q"):
         return {"n_q": int(m.group("q"))}
-    n_q = float(m.group("kbps")) * 1000 / (spec.frame_rate * math.log2(spec.codebook_size))
+    kbps = float(m.group("kbps"))
+    choices = spec.codebook_choices or tuple(range(1, spec.max_codebooks + 1))
+    if spec.bits is not None:  # a rate that is not linear in n_q: match it among the choices
+        found = [n for n in choices if abs(spec.bits_per_second(n) / 1000 - kbps) <= 0.01 * kbps]
+        if not found:
+            rates = ", ".join(f"{spec.bits_per_second(n) / 1000:.3g}" for n in choices)
+            raise ConfigError(f"{spec.name}@{option}: not a bitrate it has; it has {rates} kbps")
+        return {"n_q": found[0]}
+    n_q = kbps * 1000 / (spec.frame_rate * math.log2(spec.codebook_size))
     if abs(n_q - round(n_q)) > 1e-6:
         raise ConfigError(f"{spec.name}@{option}: {m.group('kbps')} kbps is not a whole number of codebooks "
                           f"({spec.bits_per_second(1) / 1000:g} kbps each)")
@@ -302,16 +387,16 @@ def adapter_status(name: str) -> str:
     try:
         from huggingface_hub import try_to_load_from_cache
 
-        found = try_to_load_from_cache(spec.hub_id, "config.json", revision=spec.revision)
+        found = try_to_load_from_cache(spec.hub_id, spec.config_file, revision=spec.revision)
     except Exception:  # noqa: BLE001 - a status line must not fail
         found = None
     return "weights cached" if isinstance(found, str) else f"weights not cached ({spec.hub_id})"
 
 
-def from_pretrained(cls, weights: str, revision: str, name: str) -> Any:
+def from_pretrained(cls, weights: str, revision: str, name: str, **kwargs) -> Any:
     """``cls.from_pretrained`` with a one-line error naming the id when the weights are not here."""
     try:
-        return cls.from_pretrained(weights, revision=revision)
+        return cls.from_pretrained(weights, revision=revision, **kwargs)
     except (OSError, ValueError) as exc:
         raise AdapterError(
             f"{name}: cannot load weights {weights!r} (revision {revision}): {' '.join(str(exc).split())[:200]}. "

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import torch
 
-from audiolatent.tokenizers.adapters.base import AdapterSpec, from_pretrained, register_adapter
+from audiolatent.tokenizers.adapters.base import AdapterSpec, apply_overrides, from_pretrained, register_adapter
 
 #: round-trip lookahead in samples, probed on the random-weight architecture (see tests/tokenizers/test_adapters.py)
 #: (a single-phase probe found 4206, 4258 and 6534 samples: 13-14 frames; declared rounded up to whole frames)
@@ -45,12 +45,12 @@ def config_of(name: str):
 
 
 def _builder(name: str):
-    def build(weights: str, revision: str, pretrained: bool) -> torch.nn.Module:
+    def build(weights: str, revision: str, pretrained: bool, overrides: dict) -> torch.nn.Module:
         from transformers import DacModel
 
         if pretrained:
             return from_pretrained(DacModel, weights, revision, name)
-        return DacModel(config_of(name))
+        return DacModel(apply_overrides(config_of(name), overrides))
     return build
 
 

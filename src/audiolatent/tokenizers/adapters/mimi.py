@@ -16,17 +16,17 @@ from __future__ import annotations
 
 import torch
 
-from audiolatent.tokenizers.adapters.base import AdapterSpec, from_pretrained, register_adapter
+from audiolatent.tokenizers.adapters.base import AdapterSpec, apply_overrides, from_pretrained, register_adapter
 
 HOP = 1920
 
 
-def _build(weights: str, revision: str, pretrained: bool) -> torch.nn.Module:
+def _build(weights: str, revision: str, pretrained: bool, overrides: dict) -> torch.nn.Module:
     from transformers import MimiConfig, MimiModel
 
     if pretrained:
         return from_pretrained(MimiModel, weights, revision, "mimi")
-    return MimiModel(MimiConfig())
+    return MimiModel(apply_overrides(MimiConfig(), overrides))
 
 
 def _randomise(model, seed: int) -> None:

@@ -167,3 +167,23 @@ def test_warnings_are_collected_and_summarised(bench, tmp_path):
     assert not [w for w in shown if "stoi" in str(w.message)]  # nothing printed between the bars
     summary = quiet["run"]["warnings"]
     assert summary and all(w["count"] >= 1 for w in summary) and any("stoi" in w["message"] for w in summary)
+
+
+def test_split_chooses_the_scored_files(tmp_path):
+    from audiolatent.bench.runner import load_bench_data
+    from audiolatent.core.errors import ConfigError
+    from audiolatent.data import DataError
+
+    entries = []
+    for name, split in (("a", "train"), ("b", "test"), ("c", "train")):
+        sf.write(str(tmp_path / f"{name}.wav"), _speechy(0.2, 150.0, 0).numpy(), 16000)
+        entries.append(ManifestEntry(tmp_path / f"{name}.wav", 0.2, 16000, split, name))
+    manifest = write_manifest(entries, tmp_path / "m.jsonl")
+    scored = {split: [e.id for e in load_bench_data(manifest, split)["m"]["scored"]] for split in ("test", "train", "all")}
+    assert scored == {"test": ["b"], "train": ["a", "c"], "all": ["a", "b", "c"]}
+    only_train = write_manifest([entries[0], entries[2]], tmp_path / "t.jsonl")
+    assert [e.id for e in load_bench_data(only_train)["t"]["scored"]] == ["a", "c"]  # no test split: every file is test
+    with pytest.raises(DataError, match=r"no entries in split 'train' \(splits present: test\)"):
+        load_bench_data(write_manifest([entries[1]], tmp_path / "b.jsonl"), "train")
+    with pytest.raises(ConfigError, match="unknown bench split 'dev'"):
+        run_bench(["mel-16k"], data=manifest, split="dev", progress=False)

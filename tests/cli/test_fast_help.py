@@ -17,7 +17,7 @@ print("torch loaded" if "torch" in sys.modules else "no torch")
 
 
 @pytest.mark.parametrize("args", [["--help"], ["bench", "--help"], ["train", "--help"], ["lm", "train", "--help"],
-                                  ["encode", "--help"]])
+                                  ["encode", "--help"], ["data", "prepare", "--help"]])
 def test_help_does_not_import_torch(args):
     out = subprocess.run([sys.executable, "-c", PROBE, *args], capture_output=True, text=True, timeout=60).stdout
     assert "usage:" in out and out.strip().endswith("no torch")

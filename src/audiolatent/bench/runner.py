@@ -4,7 +4,8 @@
 built-in corpus — ``speech_real``, ``speech_aligned`` and ``music``, each with a train and a test
 split) and, per tokenizer:
 
-1. **distortion** — encodes and decodes every test file at the tokenizer's rate (mono), aligns
+1. **distortion** — encodes and decodes every scored file (the test split; ``split="train"`` or
+   ``"all"`` score the train split or every file) at the tokenizer's rate (mono), aligns
    the reconstruction to the input by FFT cross-correlation (:func:`audiolatent.bench.align.align`,
    lags up to ``max(4 hops, 50 ms)``; the delay is reported) and computes the distortion metrics
    at 16 kHz (both signals resampled; PESQ-WB and STOI are defined there). Metrics are chosen from
@@ -14,7 +15,7 @@ split) and, per tokenizer:
    its mean is over (``scored``) and lists those where it is undefined (``unscored``: too short
    for STOI, no voiced frame for F0), which are left out of the mean. Values are means over files, per corpus and overall
    (the mean over all files where the metric applies).
-2. **rate** — :func:`audiolatent.bench.rate.rate_metrics` over the test latents;
+2. **rate** — :func:`audiolatent.bench.rate.rate_metrics` over the scored files' latents;
    ``rate.bits_per_second`` is the nominal rate of discrete latents (None for continuous ones,
    whose ``values_per_second`` is reported instead) and ``rate.entropy_bits_per_second`` the
    order-0 entropy-coded rate.
@@ -24,19 +25,26 @@ split) and, per tokenizer:
 4. **modelability** — :func:`audiolatent.bench.modelability.measure_modelability`, probes trained
    on the train split's latents (all corpora pooled) and scored on the test split's, with the
    phoneme probe on the files that carry phone alignments. Skipped for the ``classical``
-   family (their bitstream bytes are not a latent for a second-stage model).
+   family (their bitstream bytes are not a latent for a second-stage model), and with
+   ``split="train"`` or ``"all"``: probes are scored on held-out files, and those splits hold
+   the probes' own train files.
 
 ``results.json`` and ``report.html`` are written atomically into ``out`` after every tokenizer
 (``run.complete`` is False until the last one), so a stopped run keeps the tokenizers it finished.
 Re-running into the same ``out`` reuses every tokenizer whose ``reuse_key`` (config hash, weights,
-data files, preset, metrics, audiolatent version) is unchanged, listed in ``run.reused``;
+data files, scored split, preset, metrics, audiolatent version) is unchanged, listed in ``run.reused``;
 ``force=True`` recomputes. ``results.json``::
 
     {"tokenizers": {NAME: {"rate": {...}, "distortion": {...}, "streaming": {...},
                            "modelability": {...}, "config": {...}, "config_hash": "...",
                            "family": "...", "examples": [...], "seconds": {...}}},
-     "data": {CORPUS: {"speech": bool, "splits": {SPLIT: {"files": n, "seconds": s}}}},
-     "run": {"environment": {...}, "seconds": total, "preset": {...}, "quick": bool, "metrics": [...]}}
+     "data": {CORPUS: {"speech": bool, "splits": {SPLIT: {"files": n, "seconds": s}},
+                       "scored": {"split": "test", "files": n, "seconds": s, "available_files": n_all}}},
+     "run": {"environment": {...}, "seconds": total, "preset": {...}, "quick": bool, "metrics": [...],
+             "split": "test"}}
+
+``data.CORPUS.splits`` counts the files the run reads, per split of the data; ``scored`` the ones
+distortion and rate are measured on (``available_files``: in the chosen split before the preset's cap).
 
 How much is measured is a **preset** (:data:`PRESETS`): ``standard`` (the default: the built-ins
 on the built-in corpus in under 10 minutes on a 2-core CPU), ``quick`` (a smoke test) and
@@ -67,7 +75,7 @@ from audiolatent.core.config import to_dict
 from audiolatent.core.errors import ConfigError, OutputError
 from audiolatent.core.provenance import environment
 from audiolatent.core.registry import list_tokenizers, load_tokenizer
-from audiolatent.data import AudioDataset, builtin_corpus, entries_from_path
+from audiolatent.data import AudioDataset, DataError, builtin_corpus, entries_from_path
 from audiolatent.tokenizers import classical as _classical  # noqa: F401  (registers opus-*, codec2-*)
 from audiolatent.tokenizers.long import decode_any, encode_any
 
@@ -89,8 +97,8 @@ class BenchPreset:
 
     Attributes:
         name: ``quick``, ``standard`` or ``full``.
-        test_seconds: test files per corpus are taken in manifest order until this many seconds
-            (None: every test file).
+        test_seconds: scored (test) files per corpus are taken in manifest order until this many
+            seconds (None: every file).
         budget: the modelability probes' budget.
         streaming: keyword arguments of :func:`audiolatent.bench.streaming.measure_streaming`.
         excluded: distortion metrics left out, with the reason.
@@ -113,27 +121,51 @@ PRESETS = {
 }
 
 
-def load_bench_data(data=None) -> dict[str, dict]:
-    """``{corpus: {"speech": bool, "splits": {split: [ManifestEntry]}}}`` for ``data``.
+#: what ``split=`` of :func:`run_bench` (``bench --split``) may score
+SCORED_SPLITS = ("test", "train", "all")
+
+
+def load_bench_data(data=None, split: str = "test") -> dict[str, dict]:
+    """``{corpus: {"speech": bool, "splits": {split: [ManifestEntry]}, "scored": [ManifestEntry]}}``.
 
     ``data`` None: the built-in corpus. Otherwise a manifest, folder or file; its entries are
-    split by their ``split`` field (folders: :func:`audiolatent.data.split_of` of the stem); when
-    none is ``test``, every file is a test file and there is no train split (so no probes). It is
-    treated as speech (speech-only metrics apply; pass ``metrics`` to restrict).
+    split by their ``split`` field (folders: :func:`audiolatent.data.split_of` of the stem). It
+    is treated as speech (speech-only metrics apply; pass ``metrics`` to restrict) unless every
+    row says ``"speech": false`` (as ``audiolatent data prepare musdb`` writes).
+
+    ``split`` chooses the ``scored`` files, those distortion and rate are measured on: ``"test"``
+    the test split (when no file is ``test``, every file is, and there is no train split, so no
+    probes); ``"train"`` the train split (a DataError when there is none); ``"all"`` every file.
     """
+    if split not in SCORED_SPLITS:
+        raise ConfigError(f"unknown bench split {split!r}: choose one of {', '.join(SCORED_SPLITS)}")
     if data is None:
         sources = {name: (read_entries(builtin_corpus(name)), speech) for name, speech in BUILTIN_CORPORA.items()}
     else:
-        sources = {Path(data).stem or "data": (read_entries(data), True)}
+        entries = read_entries(data)
+        speech = not all(e.extra.get("speech") is False for e in entries)
+        sources = {Path(data).stem or "data": (entries, speech)}
     out = {}
     for name, (entries, speech) in sources.items():
-        splits: dict[str, list] = {}
-        for e in entries:
-            splits.setdefault(e.split, []).append(e)
-        if "test" not in splits:  # e.g. one file: measure every file, but train no probe on them too
+        splits = _by_split(entries)
+        if split == "test" and "test" not in splits:  # e.g. one file: measure every file, but train no probe on them too
             splits = {"test": list(entries)}
-        out[name] = {"speech": speech, "splits": splits}
+        if split == "all":
+            scored = list(entries)
+        elif split in splits:
+            scored = splits[split]
+        else:
+            raise DataError(f"{data if data is not None else name}: no entries in split {split!r} "
+                            f"(splits present: {', '.join(sorted(splits))}); try --split all")
+        out[name] = {"speech": speech, "splits": splits, "scored": scored}
     return out
+
+
+def _by_split(entries: list) -> dict[str, list]:
+    splits: dict[str, list] = {}
+    for e in entries:
+        splits.setdefault(e.split, []).append(e)
+    return splits
 
 
 def read_entries(path) -> list:
@@ -189,7 +221,7 @@ def _distortion(tok, name, corpora, requested, excluded, progress, out_dir, n_ex
     values: dict[str, list[float]] = {}
     latents, audios, phones, timing = [], [], [], {"encode": 0.0, "decode": 0.0, "metrics": 0.0, "audio": 0.0}
     for corpus, info in corpora.items():
-        entries = info["splits"].get("test", [])
+        entries = info["scored"]
         if not entries:
             continue
         has_text = all(e.text for e in entries)
@@ -276,6 +308,7 @@ def run_bench(
     pretrained: bool = True,
     force: bool = False,
     live_warnings: bool = True,
+    split: str = "test",
 ) -> dict:
     """Place each tokenizer on the four axes; see the module docstring for what is measured.
 
@@ -297,6 +330,10 @@ def run_bench(
             weights, data and preset (otherwise those are reused and listed in ``run.reused``).
         live_warnings: False collects the run's warnings (short files, unvoiced F0, ...) instead of
             printing them between progress bars; ``run.warnings`` always summarises them.
+        split: the files distortion and rate are measured on: ``"test"`` (the test split),
+            ``"train"`` or ``"all"`` (every file; see :func:`load_bench_data`). With ``"train"`` and
+            ``"all"`` no file is held out, so the probes are skipped (``modelability.skipped``
+            says so). Recorded in ``run.split`` and part of the reuse key.
 
     With ``out``, ``results.json`` and ``report.html`` are rewritten after each tokenizer (with
     ``run.complete`` False until the last), so a stopped run keeps what it finished.
@@ -319,7 +356,7 @@ def run_bench(
     if requested is not None and requested & axes:
         axes = requested & axes
     distortion_requested = None if requested is None else (requested - {"rate", "streaming", "modelability"}) or None
-    corpora = load_bench_data(data)
+    corpora = load_bench_data(data, split)
     if quick:
         preset = "quick"
     if isinstance(preset, str):
@@ -328,13 +365,20 @@ def run_bench(
         preset = PRESETS[preset]
     budget = preset.budget
     results: dict = {"tokenizers": {}, "data": {}, "run": {}}
-    if preset.test_seconds is not None:
-        for info in corpora.values():
-            info["splits"]["test"] = _first_seconds(info["splits"].get("test", []), preset.test_seconds)
+    for info in corpora.values():
+        info["available"] = len(info["scored"])
+        if preset.test_seconds is not None:
+            info["scored"] = _first_seconds(info["scored"], preset.test_seconds)
+        if split == "test":
+            info["splits"]["test"] = info["scored"]
+        else:  # no probes: the run reads only the files it scores
+            info["splits"] = _by_split(info["scored"])
     for corpus, info in corpora.items():
         results["data"][corpus] = {
             "speech": info["speech"],
             "splits": {s: {"files": len(e), "seconds": round(sum(x.duration for x in e), 3)} for s, e in sorted(info["splits"].items())},
+            "scored": {"split": split, "files": len(info["scored"]), "seconds": round(sum(x.duration for x in info["scored"]), 3),
+                       "available_files": info["available"]},  # more than files: the preset's cap cut the split
             "has_text": {s: all(x.text for x in e) for s, e in info["splits"].items()},
             "has_phones": {s: all(x.phones for x in e) for s, e in info["splits"].items()},
         }
@@ -346,7 +390,7 @@ def run_bench(
     def run_info(done: bool) -> dict:
         return {"environment": environment(), "seconds": round(time.perf_counter() - start, 3),
                 "preset": {**asdict(preset), "budget": asdict(budget)}, "quick": preset.name == "quick",
-                "metrics": sorted(requested) if requested else None, "tokenizers": [str(t) for t in tokenizers],
+                "metrics": sorted(requested) if requested else None, "split": split, "tokenizers": [str(t) for t in tokenizers],
                 "reused": list(reused), "complete": done}
 
     collected: list = []
@@ -369,7 +413,7 @@ def run_bench(
             weights = getattr(tok, "weights", None)
             if getattr(tok, "names_itself", False):  # an adapter: "encodec-24k (random weights)", never the bare name
                 name = tok.name
-            key = _reuse_key(tok.config_hash, weights, data_key, preset, requested)
+            key = _reuse_key(tok.config_hash, weights, data_key, preset, requested, split)
             if previous.get(name, {}).get("reuse_key") == key:  # same config, weights, data, preset: nothing to redo
                 results["tokenizers"][name] = previous[name]
                 reused.append(name)
@@ -393,7 +437,7 @@ def run_bench(
             else:
                 row["streaming"] = {"causal": None, "algorithmic_latency_ms": None, "skipped": "not requested"}
             row["modelability"] = _modelability(tok, name, family, corpora, axes, budget, test_latents, test_audio, test_phones,
-                                                progress)
+                                                progress, split)
             row["seconds"] = {**{k: round(v, 3) for k, v in timing.items()}, "total": round(time.perf_counter() - t_start, 3)}
             results["tokenizers"][name] = row
             if out_dir is not None:  # a stopped run keeps every tokenizer it finished
@@ -439,13 +483,14 @@ def _data_fingerprint(corpora: dict) -> str:
     return hashlib.sha256(json.dumps(rows, default=str).encode()).hexdigest()[:16]
 
 
-def _reuse_key(config_hash: str, weights, data_key: str, preset: "BenchPreset", requested) -> str:
+def _reuse_key(config_hash: str, weights, data_key: str, preset: "BenchPreset", requested, split: str = "test") -> str:
     import hashlib
 
     from audiolatent import __version__
 
     blob = json.dumps({"config": config_hash, "weights": weights, "data": data_key, "preset": asdict(preset),
-                       "metrics": sorted(requested) if requested else None, "version": __version__}, sort_keys=True, default=str)
+                       "metrics": sorted(requested) if requested else None, "split": split, "version": __version__},
+                      sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -477,12 +522,16 @@ def _json_default(value):
     return str(value)
 
 
-def _modelability(tok, name, family, corpora, axes, budget, test_latents, test_audio, test_phones, progress) -> dict:
+def _modelability(tok, name, family, corpora, axes, budget, test_latents, test_audio, test_phones, progress,
+                  split: str = "test") -> dict:
     empty = {"probe_bits_per_second": None}
     if "modelability" not in axes:
         return {**empty, "skipped": "not requested"}
     if family == "classical":
         return {**empty, "skipped": "classical codec: its bitstream bytes are not a latent for a second-stage model"}
+    if split != "test":
+        return {**empty, "skipped": f"--split {split} scores the probes' train files too: no held-out split to score "
+                                    "the probes on (the default --split test measures modelability)"}
     train_entries = [e for info in corpora.values() for e in info["splits"].get("train", [])]
     train_groups = [corpus for corpus, info in corpora.items() for _ in info["splits"].get("train", [])]
     if not train_entries:
@@ -545,5 +594,5 @@ def format_table(results: dict) -> str:
     )
     lines.append(f"data: {data}")
     preset = results["run"].get("preset", {}).get("name", "quick" if results["run"].get("quick") else "?")
-    lines.append(f"run: {results['run']['seconds']:.0f} s, preset {preset}")
+    lines.append(f"run: {results['run']['seconds']:.0f} s, preset {preset}, scored split {results['run'].get('split', 'test')}")
     return "\n".join(lines)

@@ -21,6 +21,10 @@ def add_bench_parser(subparsers) -> argparse.ArgumentParser:
                         "codec-16k-default, opus-6k, codec2-3200)")
     p.add_argument("--data", default=None, metavar="MANIFEST_OR_FOLDER",
                    help="manifest (.jsonl), folder or file with train/test splits (default: built-in corpus)")
+    p.add_argument("--split", choices=("test", "train", "all"), default="test",
+                   help="files distortion and rate are measured on: the test split (default), the train split, or "
+                        "every file of --data (train and all skip the modelability probes: nothing is held out); "
+                        "the preset's cap applies, --full scores every file")
     p.add_argument("--out", default="bench_out", metavar="DIR", help="folder for results.json, report.html, examples")
     p.add_argument("--metrics", nargs="+", default=None, metavar="NAME",
                    help="distortion metrics to compute (default: all that apply); the names rate, streaming, "
@@ -75,8 +79,13 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     preset = "quick" if args.quick else "full" if args.full else "standard"
     results = run_bench(tokenizers, data=args.data, out=args.out, metrics=args.metrics, preset=preset,
                         progress=not args.no_progress, pretrained=not args.random_weights, force=args.force,
-                        live_warnings=args.verbose)
+                        live_warnings=args.verbose, split=args.split)
     print(format_table(results))
+    for corpus, info in results["data"].items():
+        scored = info.get("scored") or {}
+        if scored.get("files", 0) < scored.get("available_files", 0):
+            print(f"{corpus}: scored the first {scored['files']} of {scored['available_files']} files of --split "
+                  f"{args.split} (the {preset} preset's cap; --full scores every file)", file=sys.stderr)
     seen = results["run"].get("warnings") or []
     if seen and not args.verbose:
         total = sum(w["count"] for w in seen)

@@ -1,4 +1,5 @@
-"""``audiolatent <command>``: list, info, encode, decode, roundtrip, export, bench, train, lm train, generate.
+"""``audiolatent <command>``: list, info, encode, decode, roundtrip, export, bench, train, lm train, generate,
+data prepare.
 
 Errors a user can cause (bad file, unknown tokenizer, corrupt latent...) print one line on
 stderr and exit with status 1; ``--debug`` shows the traceback instead. Usage errors exit 2.
@@ -183,12 +184,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_export)
 
     from audiolatent.cli.bench import add_bench_parser
+    from audiolatent.cli.data import add_data_parsers
     from audiolatent.cli.lm import add_lm_parsers
     from audiolatent.cli.train import add_train_parser
 
     add_bench_parser(sub)
     add_train_parser(sub)
     add_lm_parsers(sub)  # `lm train` and `generate`
+    add_data_parsers(sub)  # `data prepare`
     return parser
 
 

@@ -2,7 +2,8 @@
 
 See :mod:`audiolatent.data.manifest` for the manifest format, :mod:`audiolatent.data.datasets`
 for :class:`AudioDataset` and :func:`collate_audio`, :mod:`audiolatent.data.corpus` for
-:func:`builtin_corpus`.
+:func:`builtin_corpus`, :mod:`audiolatent.data.prepare` for manifests of corpora on disk
+(LibriSpeech, LibriTTS, VCTK, musdb18hq, any folder).
 """
 
 from audiolatent.data.corpus import CORPUS_NAMES, builtin_corpus, corpus_root

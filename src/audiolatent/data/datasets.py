@@ -52,7 +52,8 @@ from audiolatent.core.audio import audio_info, load_audio
 from audiolatent.core.errors import AudioError
 from audiolatent.data.manifest import DataError, ManifestEntry, read_manifest, split_of
 
-__all__ = ["AUDIO_EXTENSIONS", "AudioDataset", "augmentation_range", "collate_audio", "from_path", "scan_folder", "entries_from_path"]
+__all__ = ["AUDIO_EXTENSIONS", "AudioDataset", "audio_files", "augmentation_range", "collate_audio", "from_path",
+           "scan_folder", "entries_from_path"]
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3")
 """File extensions (case-insensitive) a folder dataset picks up."""
@@ -70,14 +71,20 @@ def scan_folder(folder: str | os.PathLike) -> list[ManifestEntry]:
     root = Path(folder).resolve()
     if not root.is_dir():
         raise DataError(f"{folder}: not a folder")
+    files = audio_files(root)
+    if not files:
+        raise DataError(f"{folder}: no audio files ({', '.join(AUDIO_EXTENSIONS)}) in this folder or below")
+    return [_entry_of_file(p, p.relative_to(root).with_suffix("").as_posix()) for p in files]
+
+
+def audio_files(root: Path) -> list[Path]:
+    """Audio files (:data:`AUDIO_EXTENSIONS`) under the folder ``root``, recursively, sorted by
+    relative path; names starting with ``.`` (temporary files of atomic writers) are left out."""
     files = sorted(
         (p for p in root.rglob("*") if p.suffix.lower() in AUDIO_EXTENSIONS and not p.name.startswith(".")),
         key=lambda p: p.relative_to(root).as_posix(),
     )
-    files = [p for p in files if p.is_file()]
-    if not files:
-        raise DataError(f"{folder}: no audio files ({', '.join(AUDIO_EXTENSIONS)}) in this folder or below")
-    return [_entry_of_file(p, p.relative_to(root).with_suffix("").as_posix()) for p in files]
+    return [p for p in files if p.is_file()]
 
 
 def entries_from_path(path: str | os.PathLike) -> list[ManifestEntry]:

@@ -7,12 +7,19 @@ slower, not faster. Benchmarks set their own thread count.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 import torch
 
 torch.set_num_threads(1)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _hermetic_latent_cache(tmp_path_factory):
+    """Latent caches (bench, LM) of the session in a temporary folder, never in ~/.cache."""
+    os.environ["AUDIOLATENT_CACHE"] = str(tmp_path_factory.mktemp("audiolatent-cache"))
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"

@@ -440,7 +440,7 @@ def _generate(tokenizer, stream: Stream, probe, test_items: list[torch.Tensor], 
             values = z * probe.std[None, :, None] + probe.mean[None, :, None]
         latent = Latent([Stream(values, frame_rate, stream.codebook_sizes, stream.name)], sample_rate,
                         tokenizer.name, tokenizer.config_hash)
-        audio = tokenizer.decode(latent).float().cpu()
+        audio = tokenizer.decode(latent).float().cpu().mean(1, keepdim=True)  # stereo codecs: mixed to mono, as the test audio
     start = round(n_prompt * sample_rate / frame_rate)
     return [a[..., start:] for a in audio]
 

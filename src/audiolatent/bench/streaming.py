@@ -4,8 +4,9 @@
 
 * **causal** — verified by probing the *round trip* ``decode(encode(x))``: the input is replaced
   with fresh noise from sample ``t`` on, and we find the earliest output sample that changes,
-  ``m*(t)``, for every phase of ``t`` within a hop window (:func:`audiolatent.nn.latency.
-  measure_lookahead` with ``hop=1`` on the sample-to-sample map). The round-trip reach is
+  ``m*(t)``, for every phase of ``t`` within a hop window (128 phases of windows longer than
+  1024 samples: :func:`probe_positions`; :func:`audiolatent.nn.latency.measure_lookahead` with
+  ``hop=1`` on the sample-to-sample map). The round-trip reach is
   ``R = max_t (t - m*(t))``. A tokenizer with hop ``H`` and no lookahead has ``R = H - 1`` (an
   output sample needs the rest of its own frame), so the **measured lookahead** is
   ``R - (H - 1)`` samples, and the tokenizer is causal when it is ``<= 0``; ``consistent`` says
@@ -47,13 +48,34 @@ from audiolatent.nn.latency import measure_lookahead
 __all__ = ["measure_streaming", "probe_round_trip_lookahead", "probe_encoder_lookahead"]
 
 
+#: hop windows up to this many samples are probed at every phase (every codec with a hop <= 512);
+#: longer ones (a 1 s hop: EnCodec 48 kHz; SNAC's 2048) at SPARSE_PROBE_POSITIONS phases, since
+#: every phase would take thousands of passes of a large model
+EXHAUSTIVE_PROBE_SPAN = 1024
+SPARSE_PROBE_POSITIONS = 128
+
+
+def probe_positions(start: int, hop: int, windows: int) -> list[int]:
+    """Every phase of ``windows`` hop windows from ``start`` or, when they span more than
+    :data:`EXHAUSTIVE_PROBE_SPAN` samples, the first two and last two phases of each window
+    (where a frame's reach begins and ends) and evenly spaced phases between, 128 in all."""
+    span = windows * hop
+    if span <= EXHAUSTIVE_PROBE_SPAN:
+        return list(range(start, start + span))
+    edges = {start + k * hop + d for k in range(windows) for d in (0, 1, hop - 2, hop - 1)}
+    n = SPARSE_PROBE_POSITIONS - len(edges)
+    spread = {start + round(i * (span - 1) / (n - 1)) for i in range(n)}
+    return sorted(edges | spread)
+
+
 def _probe_middle(tokenizer: Tokenizer, fn, n_samples: int, hop: int, windows: int, batch_size: int, seed: int,
                   atol: float) -> int | None:
-    """``measure_lookahead`` of ``fn`` (audio in) over every phase of ``windows`` hop windows from the
-    middle of the signal; None when the first output already depends on the end of the signal."""
+    """``measure_lookahead`` of ``fn`` (audio in) over the phases of ``windows`` hop windows from the
+    middle of the signal (:func:`probe_positions`); None when the first output already depends on
+    the end of the signal."""
     tok_hop = tokenizer.hop_length
     start = (n_samples // 2) - (n_samples // 2) % tok_hop
-    positions = range(start, start + windows * tok_hop)
+    positions = probe_positions(start, tok_hop, windows)
     try:
         return measure_lookahead(torch.inference_mode()(fn), n_samples, tokenizer.channels, hop, positions=positions,
                                  batch_size=batch_size, seed=seed, atol=atol)
@@ -93,7 +115,11 @@ def probe_encoder_lookahead(
 
     def encoder(x: torch.Tensor) -> torch.Tensor:
         latent = tokenizer.encode(x.to(tokenizer.device))
-        return torch.cat([s.values.float().cpu() for s in latent.streams], dim=1)
+        base = latent.streams[0].num_frames * tokenizer.frame_rate / latent.streams[0].frame_rate
+        # a finer stream of a multi-scale latent (SNAC): its r frames per base frame side by side
+        parts = [s.values.float().cpu().reshape(s.values.shape[0], s.values.shape[1], round(base), -1)
+                 .transpose(2, 3).flatten(1, 2) for s in latent.streams]
+        return torch.cat(parts, dim=1)
 
     return _probe_middle(tokenizer, encoder, n_samples, tokenizer.hop_length, windows, batch_size, seed, 0.0)
 

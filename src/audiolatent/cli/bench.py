@@ -15,7 +15,12 @@ __all__ = ["add_bench_parser"]
 
 def add_bench_parser(subparsers) -> argparse.ArgumentParser:
     """Add the ``bench`` sub-command to ``subparsers`` (from ``parser.add_subparsers``)."""
-    p = subparsers.add_parser("bench", help="rate, distortion, modelability and streaming of tokenizers; HTML report")
+    from audiolatent.cli.main import NameFriendlyHelpFormatter, tokenizer_names_epilog
+
+    p = subparsers.add_parser("bench", help="rate, distortion, modelability and streaming of tokenizers; HTML report",
+                              epilog="presets: --quick (smoke test), the default (standard), --full (every test file, "
+                                     "ASR). " + tokenizer_names_epilog(),
+                              formatter_class=NameFriendlyHelpFormatter)
     p.add_argument("--tokenizer", "-t", action="append", metavar="NAME_OR_PATH",
                    help="tokenizer name or checkpoint directory (repeatable; default: mel-16k, dmel-16k, "
                         "codec-16k-default, opus-6k, codec2-3200)")
@@ -45,6 +50,20 @@ def add_bench_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--verbose", action="store_true",
                    help="print warnings (too short for a metric, no voiced frame...) as they happen; by default they "
                         "are collected and summarised once at the end")
+    p.add_argument("--kind", choices=("speech", "music", "audio"), default=None,
+                   help="what --data is (default: speech, unless every manifest row says \"speech\": false); "
+                        "speech-only metrics (PESQ, STOI, F0, WER) skip music and audio")
+    cache = p.add_mutually_exclusive_group()
+    cache.add_argument("--cache", default=None, metavar="DIR",
+                       help="folder of the latent cache (default: $AUDIOLATENT_CACHE/bench or ~/.cache/audiolatent/bench): "
+                            "each file is encoded once per tokenizer and weights, for every stage and later runs")
+    cache.add_argument("--no-cache", action="store_true", help="encode every file again and keep nothing")
+    p.add_argument("--device", default=None, metavar="DEVICE",
+                   help="run the tokenizers on this device (cpu, cuda, cuda:1, mps; default cpu); under torchrun, "
+                        "cuda means each process's own GPU (LOCAL_RANK)")
+    p.add_argument("--threads", type=int, default=None, metavar="N",
+                   help="torch threads per process (default: the cores this process may use, divided among the "
+                        "processes of a torchrun on this machine)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=_cmd_bench)
     return p
@@ -70,7 +89,32 @@ def _default_tokenizers() -> list[str]:
     return chosen
 
 
+def default_threads() -> int:
+    """The cores this process may use (its CPU affinity), shared among the ``LOCAL_WORLD_SIZE``
+    processes ``torchrun`` starts on this machine; at least 1."""
+    import os
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, cores // max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1"))))
+
+
 def _cmd_bench(args: argparse.Namespace) -> int:
+    import torch
+
+    from audiolatent.core.errors import ConfigError
+
+    if args.threads is not None and args.threads < 1:
+        raise ConfigError(f"--threads must be at least 1, got {args.threads}")
+    before = torch.get_num_threads()
+    torch.set_num_threads(args.threads or default_threads())
+    try:
+        return _bench(args)
+    finally:  # main() may run in-process (tests, notebooks): leave torch's threads as they were
+        torch.set_num_threads(before)
+
+
+def _bench(args: argparse.Namespace) -> int:
+    import os
     from pathlib import Path
 
     from audiolatent.bench.runner import format_table, run_bench
@@ -79,7 +123,10 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     preset = "quick" if args.quick else "full" if args.full else "standard"
     results = run_bench(tokenizers, data=args.data, out=args.out, metrics=args.metrics, preset=preset,
                         progress=not args.no_progress, pretrained=not args.random_weights, force=args.force,
-                        live_warnings=args.verbose, split=args.split)
+                        live_warnings=args.verbose, split=args.split, kind=args.kind,
+                        cache=False if args.no_cache else args.cache, device=args.device)
+    if int(os.environ.get("RANK", "0")) != 0:  # torchrun: rank 0 reports for every rank
+        return 0
     print(format_table(results))
     for corpus, info in results["data"].items():
         scored = info.get("scored") or {}

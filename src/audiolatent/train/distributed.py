@@ -8,7 +8,8 @@ training loop has no ``if distributed`` branches besides the ones here.
 The only collectives the trainer issues itself go through :meth:`DistributedContext.any` (one
 small all-reduce per step that makes every rank take the same decision: skip a non-finite
 step, stop on SIGTERM) and :meth:`barrier`; gradients are reduced by DDP and codebooks by the
-bottleneck's ``sync_distributed``.
+bottleneck's ``sync_distributed``. The bench shards its files with the same context and
+collects per-file results with :meth:`gather` (and rank 0's results with :meth:`broadcast`).
 """
 
 from __future__ import annotations
@@ -69,6 +70,23 @@ class DistributedContext:
         out = tensor.detach().clone()
         dist.all_reduce(out)
         return out / self.world_size
+
+    def gather(self, items: list) -> list:
+        """Every rank's ``items`` (picklable; tensors travel on the CPU), concatenated in rank
+        order, on every rank (one ``all_gather_object``); ``items`` itself in one process."""
+        if not self.distributed:
+            return list(items)
+        parts: list = [None] * self.world_size
+        dist.all_gather_object(parts, list(items))
+        return [item for part in parts for item in part]
+
+    def broadcast(self, obj):
+        """Rank 0's ``obj`` on every rank (picklable)."""
+        if not self.distributed:
+            return obj
+        box = [obj if self.is_main else None]
+        dist.broadcast_object_list(box, src=0)
+        return box[0]
 
     def barrier(self) -> None:
         if self.distributed:

@@ -95,6 +95,9 @@ class AdapterSpec:
     streams_note: str = ""
     #: the checkpoint's config file in its hub repository (how ``adapter_status`` sees a cached download)
     config_file: str = "config.json"
+    #: False when decoding draws random numbers (SNAC's noise blocks): the bench then probes the
+    #: encoder's reach and takes the round trip's lookahead as declared
+    deterministic: bool = True
 
     @property
     def frame_rate(self) -> float:
@@ -242,7 +245,12 @@ class AdapterTokenizer(Tokenizer):
 
     @property
     def lookahead(self) -> int | None:
+        """Declared samples of future input a frame needs; None: the whole signal (global attention)."""
         return self.spec.lookahead
+
+    @property
+    def deterministic(self) -> bool:
+        return self.spec.deterministic
 
     @property
     def n_q(self) -> int:
@@ -381,16 +389,10 @@ def register_adapter(spec: AdapterSpec) -> None:
 
 def adapter_status(name: str) -> str:
     """``package missing`` / ``weights cached`` / ``weights not cached`` (no import of the model library)."""
-    spec = ADAPTERS[name]
-    if importlib.util.find_spec(spec.package) is None:
-        return f"needs pip install 'audiolatent[{EXTRA}]'"
-    try:
-        from huggingface_hub import try_to_load_from_cache
+    from audiolatent.core.registry import hub_status
 
-        found = try_to_load_from_cache(spec.hub_id, spec.config_file, revision=spec.revision)
-    except Exception:  # noqa: BLE001 - a status line must not fail
-        found = None
-    return "weights cached" if isinstance(found, str) else f"weights not cached ({spec.hub_id})"
+    spec = ADAPTERS[name]
+    return hub_status(spec.package, spec.hub_id, spec.revision, spec.config_file, EXTRA)
 
 
 def from_pretrained(cls, weights: str, revision: str, name: str, **kwargs) -> Any:

@@ -27,7 +27,7 @@ import warnings
 import torch
 
 from audiolatent.core.latent import Stream
-from audiolatent.tokenizers.adapters.base import AdapterError, AdapterSpec, apply_overrides, register_adapter
+from audiolatent.tokenizers.adapters.base import AdapterError, AdapterSpec, register_adapter
 
 #: the config.json of each checkpoint (hubertsiuzdak/snac_24khz, _32khz, _44khz)
 ARCHITECTURES = {

@@ -22,6 +22,11 @@ Optional packages: a metric whose ``package`` cannot be imported is skipped by
 :func:`available_metrics` (``installed_only=True``, the default) and, when called anyway, raises
 :class:`MetricUnavailable` whose message says which ``pip install`` fixes it.
 
+Opt-in metrics (``opt_in=True``: the learned ones of :mod:`audiolatent.bench.learned_metrics`,
+Whisper WER and speaker similarity, which run a pretrained network on every file) are left out of
+:func:`available_metrics` unless it is called with ``opt_in=True``, so no default selection runs
+them; :func:`get_metric` returns them by name.
+
 Example::
 
     from audiolatent.bench.metrics import available_metrics, get_metric
@@ -52,7 +57,8 @@ __all__ = [
 AXES = ("rate", "distortion", "modelability", "streaming")
 
 #: modules whose import registers the built-in metrics
-_BUILTIN_MODULES = ("audiolatent.bench.distortion", "audiolatent.bench.rate", "audiolatent.bench.streaming")
+_BUILTIN_MODULES = ("audiolatent.bench.distortion", "audiolatent.bench.learned_metrics", "audiolatent.bench.rate",
+                    "audiolatent.bench.streaming")
 
 _REGISTRY: dict[str, "Metric"] = {}
 
@@ -91,7 +97,12 @@ class Metric:
         needs_phones: needs phoneme alignments.
         speech_only: only meaningful on speech (PESQ, STOI, F0, WER, DNSMOS).
         package: import name of an optional package it needs, or None.
-        pip_name: the pip distribution name when it differs from ``package``.
+        pip_name: what to ``pip install`` when it differs from ``package`` (a distribution
+            or an extra, e.g. ``'audiolatent[adapters]'``).
+        sample_rate: the rate (Hz) it scores at, inputs at other rates being resampled to it;
+            None where it works at the input's rate.
+        opt_in: off by default: computed only when asked for by name (a pretrained network run on
+            every file); :func:`available_metrics` lists it only with ``opt_in=True``.
     """
 
     name: str
@@ -107,6 +118,8 @@ class Metric:
     speech_only: bool = False
     package: str | None = None
     pip_name: str | None = None
+    sample_rate: int | None = None
+    opt_in: bool = False
 
     def __post_init__(self) -> None:
         if self.axis not in AXES:
@@ -171,6 +184,7 @@ def available_metrics(
     has_phones: bool = False,
     speech: bool = True,
     installed_only: bool = True,
+    opt_in: bool = False,
 ) -> list[Metric]:
     """The metrics that apply to a dataset/tokenizer with the given properties.
 
@@ -182,6 +196,8 @@ def available_metrics(
         speech: the audio is speech (enables PESQ, STOI, F0, WER, DNSMOS).
         installed_only: drop metrics whose optional package is missing (their
             :meth:`Metric.unavailable_reason` says what to install).
+        opt_in: also list the opt-in metrics (:attr:`Metric.opt_in`), e.g. to check a name the
+            user asked for; without it they are never part of a default selection.
     """
     if axis is not None and axis not in AXES:
         raise ValueError(f"axis must be one of {AXES}, got {axis!r}")
@@ -194,6 +210,8 @@ def available_metrics(
         if (m.needs_phones and not has_phones) or (m.speech_only and not speech):
             continue
         if installed_only and not m.installed:
+            continue
+        if m.opt_in and not opt_in:
             continue
         selected.append(m)
     return selected

@@ -106,6 +106,7 @@ def run_generate(args: argparse.Namespace) -> int:
 
 def add_lm_parsers(subparsers: argparse._SubParsersAction) -> None:
     """Add ``lm`` (with ``lm train``) and ``generate`` to ``subparsers`` (from ``parser.add_subparsers``)."""
+    from audiolatent.cli.main import NameFriendlyHelpFormatter, tokenizer_names_epilog
     from audiolatent.core.config import packaged_configs
 
     lm = subparsers.add_parser("lm", help="second-stage language models over latents (lm train)",
@@ -117,6 +118,7 @@ def add_lm_parsers(subparsers: argparse._SubParsersAction) -> None:
         "OUT/checkpoints/step_*/ (lm_config.yaml, model.safetensors, trainer_state.pt), OUT/latest, "
         "OUT/metrics.jsonl (held-out bits/s or NLL/s as split=test), OUT/run.json. SIGTERM or Ctrl-C writes a "
         "checkpoint and exits 0. Multi-GPU: torchrun --nproc_per_node N -m audiolatent lm train ...",
+        epilog=tokenizer_names_epilog(), formatter_class=NameFriendlyHelpFormatter,
     )
     p.add_argument("--tokenizer", "-t", required=True, help="registered tokenizer name or checkpoint directory")
     p.add_argument("--data", action="append", required=True, metavar="MANIFEST_OR_FOLDER",

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
+import textwrap
 from pathlib import Path
 
 from audiolatent.core.atomic import check_output_path
@@ -19,24 +21,32 @@ EXIT_ERROR = 1
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
-    from audiolatent.core.registry import list_tokenizers
+    from audiolatent.core import catalogue
+    from audiolatent.core.registry import adapter_status, list_names
 
-    entries = list_tokenizers()
-    width = max(len(e.name) for e in entries)
-    for e in entries:
-        status = ""
-        if e.family == "external":
-            from audiolatent.tokenizers.adapters import adapter_status
+    def status_of(name: str) -> str:
+        if name in catalogue.ADAPTERS:  # from the catalogue: no torch import
+            return adapter_status(name)
+        from audiolatent.tokenizers.adapters import ADAPTERS, adapter_status as from_spec  # a plugin's adapter
 
-            status = f"  [{adapter_status(e.name)}]"
-        print(f"{e.name:<{width}}  {e.family:<11}  {e.description}{status}")
+        return from_spec(name) if name in ADAPTERS else "status unknown"
+
+    rows = list_names()  # built-ins from the static catalogue: no torch import
+    width = max(len(name) for name, _, _ in rows)
+    for name, family, description in rows:
+        status = f"  [{status_of(name)}]" if family == "external" else ""
+        print(f"{name:<{width}}  {family:<11}  {description}{status}")
     return 0
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
-    from audiolatent.core.registry import load_tokenizer
+    from audiolatent.core.registry import builtin_facts
 
-    info = load_tokenizer(args.tokenizer).describe()
+    info = builtin_facts(args.tokenizer)  # a built-in name: its describe() from the catalogue, no torch import
+    if info is None:
+        from audiolatent.core.registry import load_tokenizer
+
+        info = load_tokenizer(args.tokenizer).describe()
     if args.json:
         print(json.dumps(info, indent=2))
         return 0
@@ -47,6 +57,27 @@ def _cmd_info(args: argparse.Namespace) -> int:
         else:
             print(f"{key:<24}{_fmt(value)}")
     return 0
+
+
+class NameFriendlyHelpFormatter(argparse.HelpFormatter):
+    """argparse's help layout, wrapped between words only: a name such as ``codec-16k-default``
+    is never split at a hyphen across two lines (it stays copyable)."""
+
+    def _split_lines(self, text: str, width: int) -> list[str]:
+        return textwrap.wrap(re.sub(r"\s+", " ", text).strip(), width, break_on_hyphens=False)
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        return textwrap.fill(re.sub(r"\s+", " ", text).strip(), width, initial_indent=indent, subsequent_indent=indent,
+                             break_on_hyphens=False)
+
+
+def tokenizer_names_epilog() -> str:
+    """The built-in tokenizer names, for the ``--help`` of commands that take one (read without torch)."""
+    from audiolatent.core.registry import builtin_names
+
+    groups = "; ".join(f"{family}: {', '.join(names)}" for family, names in builtin_names().items())
+    return (f"tokenizer names ({groups}); external ones need pip install 'audiolatent[adapters]', "
+            "`audiolatent list` describes each; a checkpoint directory works too")
 
 
 def _fmt(value) -> str:
@@ -147,12 +178,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("list", help="list the registered tokenizers")
     p.set_defaults(func=_cmd_list)
 
-    p = sub.add_parser("info", help="describe a tokenizer: rates, streams, causality, latency")
+    names = tokenizer_names_epilog()
+    p = sub.add_parser("info", help="describe a tokenizer: rates, streams, causality, latency", epilog=names,
+                       formatter_class=NameFriendlyHelpFormatter)
     p.add_argument("tokenizer", help="registered name (see `audiolatent list`) or checkpoint directory")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(func=_cmd_info)
 
-    p = sub.add_parser("encode", help="encode an audio file into a .latent file")
+    p = sub.add_parser("encode", help="encode an audio file into a .latent file", epilog=names,
+                       formatter_class=NameFriendlyHelpFormatter)
     p.add_argument("--tokenizer", "-t", required=True, help="registered name or checkpoint directory")
     p.add_argument("--downmix", action="store_true", help="average multi-channel input for a mono tokenizer")
     p.add_argument("--device", default=None, help="torch device (default: cpu)")
@@ -160,14 +194,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("output", help="latent file to write (safetensors)")
     p.set_defaults(func=_cmd_encode)
 
-    p = sub.add_parser("decode", help="decode a .latent file back to audio")
+    p = sub.add_parser("decode", help="decode a .latent file back to audio", epilog=names,
+                       formatter_class=NameFriendlyHelpFormatter)
     p.add_argument("--tokenizer", "-t", default=None, help="override the tokenizer recorded in the latent")
     p.add_argument("--device", default=None, help="torch device (default: cpu)")
     p.add_argument("input", help="latent file written by `audiolatent encode`")
     p.add_argument("output", help="audio file to write; format from the extension")
     p.set_defaults(func=_cmd_decode)
 
-    p = sub.add_parser("roundtrip", help="encode+decode a corpus through tokenizers and print a table")
+    p = sub.add_parser("roundtrip", help="encode+decode a corpus through tokenizers and print a table", epilog=names,
+                       formatter_class=NameFriendlyHelpFormatter)
     p.add_argument("--tokenizer", "-t", action="append", help="tokenizer to include (repeatable; default: the built-ins)")
     p.add_argument("--data", default=None, help="manifest (.jsonl), folder or file (default: built-in corpus)")
     p.add_argument("--split", default="test", help="split to use: train, test or all (default: test)")

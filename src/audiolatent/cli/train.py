@@ -65,6 +65,9 @@ def outcome(result: dict, start: int, resumed_from: str | None, steps: int) -> s
 
 def add_train_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add the ``train`` command to ``subparsers`` (from ``parser.add_subparsers``)."""
+    from audiolatent.cli.main import NameFriendlyHelpFormatter
+    from audiolatent.core.config import packaged_configs
+
     p = subparsers.add_parser(
         "train",
         help="train a codec (one CPU process, or DDP under torchrun)",
@@ -72,8 +75,10 @@ def add_train_parser(subparsers: argparse._SubParsersAction) -> argparse.Argumen
         "(loadable with `audiolatent info`), OUT/latest, OUT/metrics.jsonl, OUT/samples/, OUT/run.json. "
         "SIGTERM or Ctrl-C writes a checkpoint and exits 0. "
         "Multi-GPU: torchrun --nproc_per_node N -m audiolatent train ...",
+        formatter_class=NameFriendlyHelpFormatter,
     )
-    p.add_argument("config", help="training config YAML (e.g. configs/train/speech-rvq-16k.yaml)")
+    p.add_argument("config", help="training config YAML, or the name of a shipped recipe "
+                   f"({', '.join(packaged_configs('train'))})")
     p.add_argument("--data", action="append", required=True, metavar="MANIFEST_OR_FOLDER",
                    help="manifest (.jsonl), folder or audio file; repeat to pool several")
     p.add_argument("--out", required=True, help="run folder (created if missing)")

@@ -6,6 +6,12 @@
   external adapters): ``register_tokenizer(name, factory, description)`` with a zero-argument
   factory. Modules register themselves on import; ``load_tokenizer`` imports
   ``audiolatent.tokenizers`` (and any ``audiolatent.tokenizers`` entry-point plugins) first.
+
+Registering means importing torch (about 2 s). The command line lists and describes the built-in
+names without it: :func:`list_names`, :func:`builtin_facts`, :func:`builtin_names` and
+:func:`adapter_status` read :mod:`audiolatent.core.catalogue`, a static table generated from this
+registry by ``scripts/make_catalogue.py`` (``tests/cli/test_fast_list.py`` fails while it is stale).
+Plugins, checkpoints and names registered in this process take the torch path.
 """
 
 from __future__ import annotations
@@ -21,7 +27,8 @@ from audiolatent.core.errors import RegistryError
 if TYPE_CHECKING:
     from audiolatent.core.tokenizer import Tokenizer
 
-__all__ = ["register_kind", "register_tokenizer", "load_tokenizer", "list_tokenizers", "get_kind", "TokenizerEntry"]
+__all__ = ["register_kind", "register_tokenizer", "load_tokenizer", "list_tokenizers", "get_kind", "TokenizerEntry",
+           "list_names", "builtin_facts", "builtin_names", "adapter_status"]
 
 _KINDS: dict[str, type] = {}
 _NAMES: dict[str, "TokenizerEntry"] = {}
@@ -116,3 +123,83 @@ def _load_plugins() -> None:
     importlib.import_module("audiolatent.tokenizers")
     for ep in entry_points(group="audiolatent.tokenizers"):
         ep.load()
+
+
+# --- the built-in names without torch (the static catalogue) -------------------------------------
+def list_names() -> list[tuple[str, str, str]]:
+    """``(name, family, description)`` of every named tokenizer, sorted by family then name.
+
+    Same rows as :func:`list_tokenizers`; read from the catalogue (no torch import) unless an
+    entry-point plugin is installed or this process registered a name the catalogue lacks.
+    """
+    from audiolatent.core import catalogue
+
+    known = catalogue.BUILTINS.keys() | catalogue.ADAPTERS.keys()
+    if _plugins_loaded or not _NAMES.keys() <= known or _has_plugins():
+        return [(e.name, e.family, e.description) for e in list_tokenizers()]
+    rows = [(name, e["family"], e["description"]) for name, e in catalogue.BUILTINS.items()]
+    rows += [(name, "external", e["description"]) for name, e in catalogue.ADAPTERS.items()]
+    return sorted(rows, key=lambda row: (row[1], row[0]))
+
+
+def builtin_facts(name: str) -> dict | None:
+    """What ``load_tokenizer(name).describe()`` returns, for a built-in non-adapter name, without
+    building it; None when it must be built: not such a name, or a package its build needs is missing
+    (building it then says which to install)."""
+    import importlib.util
+
+    from audiolatent.core import catalogue
+
+    entry = catalogue.BUILTINS.get(name)
+    if entry is None or any(importlib.util.find_spec(package) is None for package in entry["requires"]):
+        return None
+    return entry["facts"]
+
+
+def builtin_names() -> dict[str, list[str]]:
+    """Built-in names by family (``neural``, ``handcrafted``, ``classical``, ``external``), for help texts."""
+    from audiolatent.core import catalogue
+
+    by_family: dict[str, list[str]] = {"neural": [], "handcrafted": [], "classical": [], "external": []}
+    for name, entry in catalogue.BUILTINS.items():
+        by_family.setdefault(entry["family"], []).append(name)
+    by_family["external"] = sorted(catalogue.ADAPTERS)
+    return {family: sorted(names) for family, names in by_family.items() if names}
+
+
+def adapter_status(name: str) -> str:
+    """``audiolatent list``'s status of an external adapter, without importing torch or the model library.
+
+    The same answer as :func:`audiolatent.tokenizers.adapters.base.adapter_status` (a test compares
+    them), from the catalogue; the command line asks that function for a name the catalogue lacks
+    (an adapter of a plugin).
+    """
+    from audiolatent.core import catalogue
+
+    spec = catalogue.ADAPTERS.get(name)
+    if spec is None:
+        return "status unknown (not in the catalogue)"
+    return hub_status(spec["package"], spec["hub_id"], spec["revision"], spec["config_file"], catalogue.ADAPTER_EXTRA)
+
+
+def hub_status(package: str, hub_id: str, revision: str, config_file: str, extra: str) -> str:
+    """``needs pip install ...`` / ``weights cached`` / ``weights not cached (ID)``: whether the
+    model library is installed and the checkpoint's config is in the local hub cache (no import of
+    the library, no network)."""
+    import importlib.util
+
+    if importlib.util.find_spec(package) is None:
+        return f"needs pip install 'audiolatent[{extra}]'"
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        found = try_to_load_from_cache(hub_id, config_file, revision=revision)
+    except Exception:  # noqa: BLE001 - a status line must not fail
+        found = None
+    return "weights cached" if isinstance(found, str) else f"weights not cached ({hub_id})"
+
+
+def _has_plugins() -> bool:
+    from importlib.metadata import entry_points
+
+    return bool(entry_points(group="audiolatent.tokenizers"))

@@ -187,3 +187,45 @@ def test_split_chooses_the_scored_files(tmp_path):
         load_bench_data(write_manifest([entries[1]], tmp_path / "b.jsonl"), "train")
     with pytest.raises(ConfigError, match="unknown bench split 'dev'"):
         run_bench(["mel-16k"], data=manifest, split="dev", progress=False)
+
+
+def test_the_latent_cache_serves_every_stage_and_the_next_run(tmp_path):
+    root = tmp_path / "data"
+    root.mkdir()
+    entries = []
+    for name, split, f0 in (("c_train", "train", 150.0), ("c_test", "test", 170.0)):
+        path = root / f"{name}.wav"
+        sf.write(str(path), _speechy(1.2, f0, len(entries)).numpy(), 16000)
+        entries.append(ManifestEntry(path, 1.2, 16000, split, name, text="hello"))
+    manifest = write_manifest(entries, root / "manifest.jsonl")
+    cache = tmp_path / "cache"
+    kwargs = dict(data=manifest, metrics=["rate", "modelability", "mel_distance"], quick=True, progress=False, cache=cache)
+    first = run_bench(["mel-16k"], **kwargs)["tokenizers"]["mel-16k"]
+    assert first["cache"]["hits"] == 0 and first["cache"]["misses"] == 2  # the test file, then the train file
+    assert len(list(cache.glob("*/*.latent"))) == 2
+    second = run_bench(["mel-16k"], **kwargs)["tokenizers"]["mel-16k"]
+    assert second["cache"]["hits"] == 2 and second["cache"]["misses"] == 0
+    assert second["distortion"]["mel_distance"] == first["distortion"]["mel_distance"]
+    assert second["modelability"]["nll_per_second"] == first["modelability"]["nll_per_second"]
+    assert second["rate"]["encode_rtf"] == pytest.approx(first["rate"]["encode_rtf"])  # measured when encoded
+    path = entries[1].path  # an edited file is encoded again
+    sf.write(str(path), _speechy(1.2, 200.0, 7).numpy(), 16000)
+    third = run_bench(["mel-16k"], **kwargs)["tokenizers"]["mel-16k"]
+    assert third["cache"]["misses"] == 1 and third["distortion"]["mel_distance"] != first["distortion"]["mel_distance"]
+    off = run_bench(["mel-16k"], **{**kwargs, "cache": False})["tokenizers"]["mel-16k"]
+    assert off["cache"]["folder"] is None and off["distortion"]["mel_distance"] == third["distortion"]["mel_distance"]
+
+
+def test_kind_music_skips_the_speech_only_metrics(tmp_path):
+    path = tmp_path / "tone.wav"
+    sf.write(str(path), _speechy(1.5, 220.0, 3).numpy(), 16000)
+    manifest = write_manifest([ManifestEntry(path, 1.5, 16000, "test", "tone")], tmp_path / "m.jsonl")
+    kwargs = dict(data=manifest, metrics=["rate", "mel_distance", "stoi"], quick=True, progress=False, cache=False)
+    speech = run_bench(["mel-16k"], **kwargs)
+    music = run_bench(["mel-16k"], kind="music", **kwargs)
+    assert speech["data"]["m"]["speech"] and not music["data"]["m"]["speech"]
+    assert speech["tokenizers"]["mel-16k"]["distortion"]["stoi"] is not None
+    assert music["tokenizers"]["mel-16k"]["distortion"]["stoi"] is None
+    assert "speech-only" in str(music["tokenizers"]["mel-16k"]["distortion"]["skipped"]["stoi"])
+    with pytest.raises(Exception, match="unknown data kind"):
+        run_bench(["mel-16k"], kind="noise", **kwargs)

@@ -11,6 +11,10 @@ snac-32k    32000  384   10.4, 20.8, 41.7, 83.3     1.9         hubertsiuzdak/sn
 snac-44k    44100  384   14.4, 28.7, 57.4, 114.8    2.6         hubertsiuzdak/snac_44khz (music)
 ==========  =====  ====  ========================  ==========  ===============
 
+The decoder adds noise (its ``NoiseBlock``s draw ``torch.randn``): decoding is not a
+deterministic function of the codes (``deterministic = False``), so the bench probes the
+encoder's reach and takes the declared round-trip lookahead.
+
 Each level is a stream ``level0`` (coarsest; the tokenizer's base frame, ``hop_length`` =
 encoder hop x coarsest stride) to ``levelN``. Non-causal convolutions; the 32 and 44 kHz
 models add local attention over windows of 32 frames. The library pads the input to a multiple
@@ -42,6 +46,12 @@ ARCHITECTURES = {
                      vq_strides=[8, 4, 2, 1], noise=True, depthwise=True),
 }
 HUB = {"snac-24k": "hubertsiuzdak/snac_24khz", "snac-32k": "hubertsiuzdak/snac_32khz", "snac-44k": "hubertsiuzdak/snac_44khz"}
+#: round-trip lookahead in samples, probed on the random-weight architecture with the decoder's noise
+#: off, rounded up to whole finest frames: snac-24k over 128 phases of two base frames (6464 samples);
+#: snac-32k at 6 phases only (14234 samples; the 128-phase probe stopped on a whole-signal reading
+#: that a direct check did not reproduce), and snac-44k shares its architecture. Lower bounds: the
+#: bench probes the encoder again.
+LOOKAHEAD = {"snac-24k": 13 * 512, "snac-32k": 38 * 384, "snac-44k": 38 * 384}
 
 
 def _builder(name: str):
@@ -112,7 +122,8 @@ for _name, _arch in ARCHITECTURES.items():
                                 f"{len(_strides)} levels x 4096 at {', '.join(f'{r:.3g}' for r in _rates)} Hz",
         package="snac", hub_id=HUB[_name], sample_rate=_arch["sampling_rate"], channels=1, hop_length=_hop * _strides[0],
         codebook_size=4096, max_codebooks=len(_strides), default_codebooks=len(_strides), codebook_choices=(len(_strides),),
-        causal=False, lookahead=None, build=_builder(_name), encode=_encode, decode=_decode, randomise=_randomise,
+        causal=False, lookahead=LOOKAHEAD.get(_name), build=_builder(_name), encode=_encode, decode=_decode,
+        randomise=_randomise, deterministic=False,
         bits=lambda n_q, rates=tuple(_rates): 12.0 * sum(rates),
         streams_note=f"{len(_strides)} levels x 4096 at {', '.join(f'{r:.3g}' for r in _rates)} Hz",
     ))

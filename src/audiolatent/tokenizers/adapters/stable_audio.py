@@ -21,6 +21,9 @@ from audiolatent.tokenizers.adapters.base import AdapterError, AdapterSpec, regi
 
 NAME, HUB_ID = "stable-audio-vae", "stabilityai/stable-audio-open-1.0"
 RATE, HOP, DIM = 44100, 2048, 64
+#: round-trip lookahead, probed on the random-weight architecture (128 phases of two frames: 25065
+#: samples, 568 ms), rounded up to whole frames; convolutions only, so it is finite
+LOOKAHEAD = 13 * HOP
 
 
 def _build(weights: str, revision: str, pretrained: bool, overrides: dict) -> torch.nn.Module:
@@ -60,6 +63,6 @@ register_adapter(AdapterSpec(
     name=NAME, description=f"Stable Audio Open VAE (diffusers; {HUB_ID}, gated): non-causal, 44.1 kHz stereo, "
                            f"64-d continuous at 21.5 Hz",
     package="diffusers", hub_id=HUB_ID, sample_rate=RATE, channels=2, hop_length=HOP, codebook_size=0,
-    max_codebooks=0, default_codebooks=0, causal=False, lookahead=None, build=_build, encode=_encode, decode=_decode,
+    max_codebooks=0, default_codebooks=0, causal=False, lookahead=LOOKAHEAD, build=_build, encode=_encode, decode=_decode,
     randomise=lambda model, seed: None, continuous=True, config_file="vae/config.json", streams_note="64-d continuous at 21.5 Hz",
 ))

@@ -62,3 +62,20 @@ def test_probe_position_errors():
         measure_lookahead(lambda x: shift_left(x, 8), 20, 1, 1, positions=[3])
     with pytest.raises(RuntimeError, match="no output changed"):
         measure_lookahead(lambda x: x[..., :4], 20, 1, 1)
+
+
+def test_positions_whose_change_reaches_no_output_can_be_skipped():
+    import pytest
+    import torch
+
+    from audiolatent.nn.latency import measure_lookahead
+
+    def frames_of_sums(x):  # each 8-sample frame -> the sign of its first 6 samples' sum: the last 2 never matter
+        return x.reshape(x.shape[0], 1, -1, 8)[..., :6].sum(-1).sign()
+
+    positions = [120 + d for d in range(8)]  # the last frame: a change from sample 126 or 127 reaches nothing
+    with pytest.raises(RuntimeError, match="no output changed"):
+        measure_lookahead(frames_of_sums, 128, 1, 8, positions=positions)
+    assert measure_lookahead(frames_of_sums, 128, 1, 8, positions=positions, skip_unchanged=True) <= 0
+    with pytest.raises(RuntimeError, match="any probe position"):
+        measure_lookahead(frames_of_sums, 128, 1, 8, positions=[126, 127], skip_unchanged=True)

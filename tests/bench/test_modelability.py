@@ -114,3 +114,20 @@ def test_continuous_latents_report_nll_r2_and_structure():
     assert result["nll_per_second"] is not None
     assert result["effective_rank"] == pytest.approx(2.0, abs=0.1)  # third dim is a sum of the other two
     assert result["probe_bits_per_second"] is None
+
+
+def test_a_stream_too_short_to_probe_is_skipped_and_no_partial_total_is_reported():
+    from audiolatent.bench.modelability import QUICK_BUDGET, measure_modelability
+    from audiolatent.core.latent import Latent, Stream
+
+    gen = torch.Generator().manual_seed(0)
+
+    def latent(frames):  # a 50 Hz code stream beside a 1 Hz side stream (EnCodec 48 kHz's scale)
+        codes = torch.randint(0, 8, (1, 1, frames), generator=gen)
+        side = torch.randint(0, 16, (1, 1, max(1, frames // 50)), generator=gen)
+        return Latent([Stream(side, 1.0, (16,), "scale"), Stream(codes, 50.0, (8,), "codes")], 16000)
+
+    result = measure_modelability(None, [latent(150) for _ in range(4)], [latent(100)], budget=QUICK_BUDGET)
+    assert "train frames" in result["streams"]["scale"]["skipped"] and "stream scale" in result["skipped"]
+    assert result["streams"]["codes"]["probe_bits_per_second"] > 0  # the long stream is still measured
+    assert result["probe_bits_per_second"] is None and result["estimators"] is None  # not a total over some streams

@@ -488,6 +488,13 @@ def measure_modelability(
     for index, template in enumerate(test_latents[0].streams):
         train_items, test_items = _items(train_latents, index), _items(test_latents, index)
         row: dict = {"kind": "discrete" if template.is_discrete else "continuous", "frame_rate": template.frame_rate}
+        n_train = sum(x.shape[-1] for x in train_items)
+        if n_train < MIN_TRAIN_FRAMES or not test_items:  # e.g. a 1 Hz side stream on a few seconds of train audio
+            row["skipped"] = (f"{n_train} train frames (at least {MIN_TRAIN_FRAMES} needed to hold out a validation "
+                              f"slice)" if test_items else "no test frames")
+            skipped[f"stream {template.name}"] = row["skipped"]
+            streams[template.name] = row
+            continue
         if template.is_discrete:
             groups = None if train_groups is None else [g for lat, g in zip(train_latents, train_groups)
                                                         for n in _lengths(lat, template.name) if n > 0]
@@ -513,8 +520,9 @@ def measure_modelability(
         skipped["frechet_logmel"] = "continuations are generated for single-stream latents only"
     else:
         skipped["frechet_logmel"] = f"no held-out item is longer than the {budget.prompt_seconds} s prompt"
-    discrete = [r for r in streams.values() if r["kind"] == "discrete"]
-    continuous = [r for r in streams.values() if r["kind"] == "continuous"]
+    discrete = [r for r in streams.values() if r["kind"] == "discrete" and "skipped" not in r]
+    continuous = [r for r in streams.values() if r["kind"] == "continuous" and "skipped" not in r]
+    incomplete = {r["kind"] for r in streams.values() if "skipped" in r}  # a total over some streams is no total
     if not continuous:
         skipped["effective_rank"] = skipped["adjacent_smoothness"] = "defined for continuous latents only"
     if not discrete:
@@ -526,6 +534,8 @@ def measure_modelability(
 
     def total(rows, key):
         values = [r[key] for r in rows]
+        if rows is discrete and "discrete" in incomplete or rows is continuous and "continuous" in incomplete:
+            return None
         return sum(values) if values and None not in values else None
 
     headline, unigram = total(discrete, "probe_bits_per_second"), total(discrete, "unigram_bits_per_second")
@@ -536,7 +546,7 @@ def measure_modelability(
         "probe_bits_per_second": headline,
         "estimator": "+".join(sorted({r["estimator"] for r in discrete})) if discrete else None,
         "estimators": {e: total([r["estimators"][e] for r in discrete if e in r["estimators"]], "bits_per_second")
-                       for e in estimators} if discrete else None,
+                       for e in estimators} if discrete and "discrete" not in incomplete else None,
         "probe_bits_per_second_per_codebook": [b for r in discrete for b in r["probe_bits_per_second_per_codebook"]] or None,
         "unigram_bits_per_second": unigram,
         "predictable_bits_per_second": None if headline is None else unigram - headline,
@@ -554,6 +564,10 @@ def measure_modelability(
         "phoneme_accuracy": {k: v["all"]["accuracy"] for k, v in phone_acc.items()} or None,
         "skipped": skipped,
     }
+
+
+#: train frames a stream needs for the probes (the n-grams hold out a validation slice of 32)
+MIN_TRAIN_FRAMES = 64
 
 
 def _phoneme_row(template: Stream, train_items, test_items, train_latents, test_latents, phones_train, phones_test,

@@ -171,7 +171,7 @@ def measure_streaming(
         tokenizer: any :class:`Tokenizer` (put it on its device and in eval mode first).
         seconds: length of the signal for the timings.
         probe_seconds: length of the causality probe signal (default: ``seconds``); it must be
-            several receptive fields long.
+            several receptive fields long (at least 3 x (hop + declared lookahead) is used).
         warmup: streaming chunks discarded before timing (at most half the chunks of the signal).
         max_chunks: streaming chunks timed at most.
         repeats: offline runs timed (median).
@@ -186,8 +186,10 @@ def measure_streaming(
     """
     sr, hop = tokenizer.sample_rate, tokenizer.hop_length
     n_samples = max(hop * 4, round(seconds * sr))
-    n_probe = max(hop * (8 if hop <= LONG_HOP else 4), round((probe_seconds or seconds) * sr))
     declared = tokenizer.lookahead
+    # long enough that the middle of the signal is past the declared reach (a VAE's 0.6 s lookahead)
+    n_probe = max(hop * (8 if hop <= LONG_HOP else 4), round((probe_seconds or seconds) * sr),
+                  3 * (hop + (declared or 0)))
     notes: list[str] = []
     result: dict = {
         "declared_causal": bool(tokenizer.causal),

@@ -136,3 +136,42 @@ def test_reflect_padding_handles_short_inputs():
     assert pad1d(x, 4, 4, "reflect").shape == (1, 1, 11)
     conv = StreamingConv1d(1, 1, 9, causal=False, pad_mode="reflect")
     assert conv(torch.randn(1, 1, 2)).shape == (1, 1, 2)
+
+
+@pytest.mark.parametrize("batch", [1, 2])
+@pytest.mark.parametrize("kernel,stride,dilation,groups", [(7, 1, 1, 6), (3, 1, 2, 6), (4, 2, 1, 1), (5, 1, 2, 1), (1, 1, 1, 1)])
+def test_small_chunk_paths_stream_exactly(batch, kernel, stride, dilation, groups):
+    """One-frame chunks (matrix-vector path), a few frames (depthwise taps) and long chunks
+    (the convolution kernel) all continue one another and equal the offline output."""
+    torch.manual_seed(0)
+    conv = StreamingConv1d(6, 6, kernel, stride, dilation, groups, causal=True)
+    x = torch.randn(batch, 6, stride * 40)
+    offline = conv(x)
+    sizes = [1, 1, 3, 1, 12, 2, 1, 19]
+    with torch.no_grad(), conv.streaming(batch):
+        outs, start = [], 0
+        for size in sizes:
+            outs.append(conv(x[..., start : start + size * stride]))
+            start += size * stride
+    assert (torch.cat(outs, -1) - offline).abs().max() <= 1e-5
+
+
+def test_folded_weight_norm_equals_the_parametrised_computation_and_follows_updates():
+    torch.manual_seed(0)
+    for module in (StreamingConv1d(4, 6, 5, 2, norm="weight_norm"), StreamingConvTranspose1d(4, 6, 5, 2, norm="weight_norm")):
+        inner = module.conv if isinstance(module, StreamingConv1d) else module.convtr
+        x = torch.randn(2, 4, 20)
+        trained = module(x)  # training mode, gradients on: the parametrisation itself
+        trained.sum().backward()
+        g, v = inner.parametrizations.weight.original0, inner.parametrizations.weight.original1
+        assert g.grad is not None and v.grad is not None  # training still reaches g and v
+        module.eval()
+        with torch.no_grad():
+            folded = module.weight
+            assert module.weight is folded  # computed once, reused
+            assert torch.equal(folded, inner.weight)  # equal to the unfolded g * v / ||v||
+            assert torch.equal(module(x), trained.detach())
+            g.mul_(2.0)  # an optimiser step or load_state_dict writes in place: the fold follows
+            assert module.weight is not folded and torch.equal(module.weight, inner.weight)
+        module.train()
+        assert module.weight.requires_grad  # training mode never uses the cached fold

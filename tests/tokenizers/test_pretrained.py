@@ -79,6 +79,31 @@ def test_streaming_encode_and_decode_equal_offline_on_speech(codec, speech):
         assert (torch.cat(outs, -1) - reference).abs().max() <= 1e-5
 
 
+def _stream_chunks(codec, speech, warm_up: bool) -> tuple[torch.Tensor, torch.Tensor, bool]:
+    """Codes and audio of ``speech`` streamed in 20 ms chunks by a freshly loaded copy of the codec,
+    and whether entering ``streaming()`` left the global RNG as it was."""
+    fresh = load_tokenizer(DEFAULT_CODEC)
+    codes, audio = [], []
+    rng = torch.get_rng_state()
+    with torch.inference_mode(), fresh.streaming(1, warm_up=warm_up):
+        rng_kept = torch.equal(torch.get_rng_state(), rng)
+        for start in range(0, 12 * codec.hop_length, codec.hop_length):
+            latent = fresh.encode(speech[..., start : start + codec.hop_length])
+            codes.append(latent.streams[0].values)
+            audio.append(fresh.decode(latent))
+    return torch.cat(codes, -1), torch.cat(audio, -1), rng_kept
+
+
+def test_warm_up_on_streaming_entry_does_not_disturb_the_stream_or_the_rng(codec, speech):
+    """The silent chunk run on entry leaves every state fresh: the first chunks are bit for bit
+    those of a stream entered without it, and the caller's random numbers are untouched."""
+    warm_codes, warm_audio, rng_kept = _stream_chunks(codec, speech, warm_up=True)
+    cold_codes, cold_audio, _ = _stream_chunks(codec, speech, warm_up=False)
+    assert rng_kept
+    assert torch.equal(warm_codes, cold_codes) and torch.equal(warm_audio, cold_audio)
+    assert warm_audio.abs().max() > 0  # speech, not the silence of the warm-up
+
+
 @torch.no_grad()
 def test_it_reconstructs_speech(codec, speech):
     from audiolatent.bench.align import align

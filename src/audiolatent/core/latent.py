@@ -102,8 +102,13 @@ class Stream:
         """Raise LatentError if any discrete code lies outside its codebook."""
         if not self.is_discrete or self.values.numel() == 0:
             return
-        sizes = torch.tensor(self.codebook_sizes, device=self.values.device)[None, :, None]
-        if bool((self.values < 0).any()) or bool((self.values >= sizes).any()):
+        if len(set(self.codebook_sizes)) == 1:  # one size (every RVQ): a min/max suffices
+            low, high = torch.aminmax(self.values)
+            bad = bool((low < 0) | (high >= self.codebook_sizes[0]))
+        else:
+            sizes = torch.tensor(self.codebook_sizes, device=self.values.device)[None, :, None]
+            bad = bool((self.values < 0).any()) or bool((self.values >= sizes).any())
+        if bad:
             raise LatentError(f"stream {self.name!r}: codes outside [0, codebook_size) for codebook sizes {self.codebook_sizes}")
 
 

@@ -22,7 +22,9 @@ constructor takes one config dataclass, which is all a checkpoint needs to rebui
 
 from __future__ import annotations
 
+import contextlib
 import math
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -93,7 +95,19 @@ class Tokenizer(StreamingModule):
 
     @property
     def config_hash(self) -> str:
-        return config_hash({"kind": self.kind, "config": to_dict(self.config)})
+        frozen = self.__dict__.get("_streaming_config_hash")  # computed once per streaming() block
+        return frozen if frozen is not None else config_hash({"kind": self.kind, "config": to_dict(self.config)})
+
+    @contextlib.contextmanager
+    def streaming(self, batch_size: int = 1) -> Iterator["Tokenizer"]:
+        """See :meth:`StreamingModule.streaming`; the config hash that every latent carries is
+        computed once on entry (a 20 ms chunk should not re-hash the config twice)."""
+        with super().streaming(batch_size):
+            self.__dict__["_streaming_config_hash"] = self.config_hash
+            try:
+                yield self
+            finally:
+                self.__dict__.pop("_streaming_config_hash", None)
 
     @property
     def device(self) -> torch.device:
@@ -127,12 +141,17 @@ class Tokenizer(StreamingModule):
             pad = self.num_frames(n) * self.hop_length - n
             frames_audio = torch.nn.functional.pad(audio, (0, pad)) if pad else audio
         streams = self._encode(frames_audio)
-        if lengths is None:
-            lengths = torch.full((audio.shape[0],), n, dtype=torch.long)
-        lengths = lengths.detach().cpu().long()
-        for s in streams:
-            stream_hop = self.sample_rate / s.frame_rate
-            s.lengths = torch.ceil(lengths.double() / stream_hop).long().clamp(max=s.num_frames)
+        batch = audio.shape[0]
+        if lengths is None:  # every item whole: one length per stream, computed in Python (cheap per chunk)
+            for s in streams:
+                frames = min(math.ceil(n / (self.sample_rate / s.frame_rate)), s.num_frames)
+                s.lengths = torch.full((batch,), frames, dtype=torch.long)
+            lengths = None if self.is_streaming else torch.full((batch,), n, dtype=torch.long)
+        else:
+            lengths = lengths.detach().cpu().long()
+            for s in streams:
+                stream_hop = self.sample_rate / s.frame_rate
+                s.lengths = torch.ceil(lengths.double() / stream_hop).long().clamp(max=s.num_frames)
         return Latent(
             streams, self.sample_rate, self.name, self.config_hash,
             None if self.is_streaming else lengths,

@@ -34,6 +34,18 @@ all on the right when causal (output sample ``n`` depends only on frames ``<= n 
 ``padding_total // 2`` on the right and the rest on the left otherwise. Streaming (causal only)
 carries the overlap-add tail of ``padding_total`` samples (without bias) to the next call.
 
+Inference
+---------
+A weight-normed convolution recomputes ``g * v / ||v||`` on every call. At inference (eval mode,
+gradients disabled) both classes fold it once and reuse the folded weight while ``g`` and ``v``
+are unchanged (:class:`~audiolatent.core.cache.TableCache`: an optimiser step, ``load_state_dict``
+or ``train()`` makes the next call recompute), so outputs are those of the parametrised module and
+training still sees the parametrisation. A streaming call of a few frames (a 20 ms chunk is one
+frame of most codecs) skips the generic convolution kernel, whose fixed cost dominates at that
+size: one output frame of a dense convolution is a matrix-vector product on its receptive field
+(:func:`~audiolatent.nn.matvec.linear_rows`, which runs int8-exported weights as shipped), a
+depthwise convolution a multiply-and-sum over its taps (equal to the kernel to float rounding).
+
 Lookahead units: :attr:`StreamingConv1d.lookahead` counts *input* samples (the module
 downsamples or keeps the rate); :attr:`StreamingConvTranspose1d.lookahead` counts *output*
 samples (it upsamples). See :mod:`audiolatent.nn.latency` for the precise definitions.
@@ -50,8 +62,10 @@ from torch import nn
 from torch.nn.utils import parametrize
 from torch.nn.utils.parametrizations import weight_norm
 
+from audiolatent.core.cache import TableCache
 from audiolatent.core.errors import StreamingError
 from audiolatent.core.streaming import StreamingModule
+from audiolatent.nn.matvec import linear_rows
 
 __all__ = ["NORMS", "StreamingConv1d", "StreamingConvTranspose1d", "pad1d", "remove_weight_norm"]
 
@@ -62,6 +76,8 @@ NORMS: dict[str, Callable[[nn.Module], nn.Module]] = {
 }
 
 PAD_MODES = ("constant", "reflect", "replicate")
+#: streaming calls of at most this many output frames use the small-chunk paths (module docstring)
+SMALL_CHUNK_FRAMES = 8
 
 
 def _apply_norm(module: nn.Module, norm: str) -> nn.Module:
@@ -101,6 +117,13 @@ def remove_weight_norm(module: nn.Module) -> nn.Module:
 
 def _param_like(module: nn.Module) -> torch.Tensor:
     return next(module.parameters())
+
+
+def _inference_weight(owner: nn.Module, conv: nn.Module, cache: TableCache) -> torch.Tensor:
+    """``conv.weight``; a weight-norm parametrisation is folded once and cached at inference."""
+    if "parametrizations" not in conv._modules or not parametrize.is_parametrized(conv, "weight"):
+        return conv.weight
+    return cache.get(owner, "weight", list(conv.parametrizations.weight.parameters()), lambda: conv.weight)
 
 
 @dataclass
@@ -161,6 +184,9 @@ class StreamingConv1d(StreamingModule):
         self.lookahead = self.padding_right
         conv = nn.Conv1d(in_channels, out_channels, kernel_size, stride, dilation=dilation, groups=groups, bias=bias)
         self.conv = _apply_norm(conv, norm)
+        self.groups = groups
+        self.depthwise = groups == in_channels == out_channels
+        self._weights = TableCache()
 
     def n_frames(self, n_samples: int) -> int:
         """Output frames for ``n_samples`` input samples offline: ``ceil(n_samples / stride)``."""
@@ -180,7 +206,13 @@ class StreamingConv1d(StreamingModule):
         if self.is_streaming:
             return self._forward_streaming(x)
         extra = (-x.shape[-1]) % self.stride
-        return self.conv(pad1d(x, self.padding_left, self.padding_right + extra, self.pad_mode))
+        x = pad1d(x, self.padding_left, self.padding_right + extra, self.pad_mode)
+        return F.conv1d(x, self.weight, self.conv.bias, self.stride, 0, self.dilation, self.groups)
+
+    @property
+    def weight(self) -> torch.Tensor:
+        """``[C_out, C_in / groups, kernel_size]``: the effective weight (weight norm applied)."""
+        return _inference_weight(self, self.conv, self._weights)
 
     def _forward_streaming(self, x: torch.Tensor) -> torch.Tensor:
         self._check_streaming_batch(x)
@@ -193,7 +225,32 @@ class StreamingConv1d(StreamingModule):
         if self.padding_total:
             x = torch.cat([state.previous, x], dim=-1)
             state.previous = x[..., x.shape[-1] - self.padding_total :]
-        return self.conv(x)
+        frames = length // self.stride
+        if frames == 1 and self.groups == 1:
+            return self._one_frame(x)
+        if frames == 1 and self.depthwise and self.dilation == 1:  # x is exactly one receptive field
+            y = (x * self.weight[:, 0]).sum(-1)  # [B, C, K] * [C, K] summed over the taps: [B, C]
+            return (y if self.conv.bias is None else y + self.conv.bias).unsqueeze(-1)
+        if frames <= SMALL_CHUNK_FRAMES and self.depthwise:
+            return self._depthwise_taps(x)
+        return F.conv1d(x, self.weight, self.conv.bias, self.stride, 0, self.dilation, self.groups)
+
+    def _one_frame(self, x: torch.Tensor) -> torch.Tensor:
+        """The single output frame of ``x [B, C_in, k_eff]`` as a matrix-vector product."""
+        taps = x[..., :: self.dilation] if self.dilation > 1 else x  # [B, C_in, kernel_size]
+        flat_weight = self.weight.reshape(self.out_channels, -1)
+        y = linear_rows(taps.reshape(x.shape[0], -1), flat_weight, self.conv.bias, self._weights, self, "rows",
+                        tuple(self.conv.parameters()))
+        return y.unsqueeze(-1)
+
+    def _depthwise_taps(self, x: torch.Tensor) -> torch.Tensor:
+        """Depthwise convolution of ``x [B, C, (T - 1) * stride + k_eff]`` as a sum over its taps."""
+        windows = x.unfold(-1, self.effective_kernel_size, self.stride)  # [B, C, T, k_eff]
+        if self.dilation > 1:
+            windows = windows[..., :: self.dilation]
+        y = (windows * self.weight).sum(-1)  # weight [C, 1, K] broadcasts over the frames
+        bias = self.conv.bias
+        return y if bias is None else y + bias[:, None]
 
 
 @dataclass
@@ -247,6 +304,17 @@ class StreamingConvTranspose1d(StreamingModule):
         self.lookahead = self.trim_left
         convtr = nn.ConvTranspose1d(in_channels, out_channels, kernel_size, stride, dilation=dilation, groups=groups, bias=bias)
         self.convtr = _apply_norm(convtr, norm)
+        self.groups = groups
+        self._weights = TableCache()
+
+    @property
+    def weight(self) -> torch.Tensor:
+        """``[C_in, C_out / groups, kernel_size]``: the effective weight (weight norm applied)."""
+        return _inference_weight(self, self.convtr, self._weights)
+
+    def _full(self, x: torch.Tensor) -> torch.Tensor:
+        """The untrimmed transposed convolution ``[B, C_out, (T - 1) * stride + k_eff]``."""
+        return F.conv_transpose1d(x, self.weight, self.convtr.bias, self.stride, 0, 0, self.groups, self.dilation)
 
     def n_samples(self, n_frames: int) -> int:
         """Output samples for ``n_frames`` input frames: ``n_frames * stride``."""
@@ -269,13 +337,13 @@ class StreamingConvTranspose1d(StreamingModule):
             return x.new_zeros(x.shape[0], self.out_channels, 0)
         if self.is_streaming:
             return self._forward_streaming(x)
-        y = self.convtr(x)
+        y = self._full(x)
         return y[..., self.trim_left : y.shape[-1] - self.trim_right]
 
     def _forward_streaming(self, x: torch.Tensor) -> torch.Tensor:
         self._check_streaming_batch(x)
         state: _ConvTransposeState = self._streaming_state
-        y = self.convtr(x)  # [B, C_out, T * stride + padding_total]
+        y = self._full(x)  # [B, C_out, T * stride + padding_total]
         n_out = x.shape[-1] * self.stride
         if not self.padding_total:
             return y

@@ -22,11 +22,14 @@ most of its compute in its first layers at 16 000 samples/s.
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
+from audiolatent.core.cache import TableCache
 from audiolatent.core.errors import StreamingError
 from audiolatent.core.streaming import StreamingModule
 from audiolatent.nn.conv import StreamingConv1d
+from audiolatent.nn.matvec import linear_rows
 from audiolatent.nn.latency import downsampling_lookahead, upsampling_lookahead
 from audiolatent.nn.spectral import StreamingISTFTHead, StreamingSTFT
 
@@ -73,13 +76,31 @@ class ConvNeXtBlock(StreamingModule):
         self.pwconv2 = nn.Linear(hidden, dim)
         self.gamma = nn.Parameter(torch.full((dim,), float(layer_scale_init))) if layer_scale_init else None
         self.lookahead = self.dwconv.lookahead
+        self._rows = TableCache()  # one-frame forms of the pointwise layers (nn.matvec)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.is_streaming and x.shape[-1] == 1:
+            return self._forward_one_frame(x)
         y = self.dwconv(x).transpose(1, 2)  # [B, T, dim]: LayerNorm and Linear act on the last axis
         y = self.pwconv2(self.act(self.pwconv1(self.norm(y))))
         if self.gamma is not None:
             y = y * self.gamma
         return x + y.transpose(1, 2)
+
+    def _forward_one_frame(self, x: torch.Tensor) -> torch.Tensor:
+        """``forward`` on one streamed frame ``[B, dim, 1]`` with the fewest kernel calls (at this
+        size each call's fixed cost, not arithmetic, is the price); equal to float rounding.
+        The pointwise layers run through :func:`~audiolatent.nn.matvec.linear_rows`."""
+        b, dim, _ = x.shape
+        norm, gelu = self.norm, self.act.approximate
+        shape = (dim,) if b == 1 else (b, dim)
+        y = F.layer_norm(self.dwconv(x).view(shape), norm.normalized_shape, norm.weight, norm.bias, norm.eps)
+        first, second = self.pwconv1, self.pwconv2
+        y = linear_rows(y.view(b, dim), first.weight, first.bias, self._rows, self, "pwconv1")
+        y = linear_rows(F.gelu(y, approximate=gelu), second.weight, second.bias, self._rows, self, "pwconv2").view(shape)
+        residual = x.view(shape)
+        y = residual + y if self.gamma is None else torch.addcmul(residual, y, self.gamma)
+        return y.view(b, dim, 1)
 
 
 class ConvNeXtBackbone(StreamingModule):

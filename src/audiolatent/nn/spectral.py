@@ -54,8 +54,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from audiolatent.core.cache import TableCache
 from audiolatent.core.errors import StreamingError
 from audiolatent.core.streaming import StreamingModule
+from audiolatent.nn.conv import SMALL_CHUNK_FRAMES
+from audiolatent.nn.matvec import linear_rows
 from audiolatent.nn.melscale import mel_filterbank
 
 __all__ = ["WINDOWS", "causal_window", "StreamingSTFT", "StreamingISTFTHead"]
@@ -217,6 +220,7 @@ class StreamingISTFTHead(StreamingModule):
             squared = F.pad(w.square(), (0, (-n_fft) % hop_length)).view(-1, hop_length)
             envelope = squared.sum(0).clamp_min(1e-3)
         self.register_buffer("inverse_envelope", 1.0 / envelope, persistent=False)
+        self._rows = TableCache()  # the projection's one-frame form (nn.matvec)
 
     def n_samples(self, n_frames: int) -> int:
         """Output samples for ``n_frames`` input frames: ``n_frames * subframes * hop_length``."""
@@ -229,7 +233,12 @@ class StreamingISTFTHead(StreamingModule):
         """Complex spectrum ``[B, C, T * S, n_fft // 2 + 1]`` (synthesis frames) from ``x [B, dim, T]``."""
         b, _, t = x.shape
         s = self.subframes
-        out = self.proj(x).view(b, self.channels, 2, self.n_bins, s, t).permute(0, 1, 2, 5, 4, 3)
+        if t == 1 and self.is_streaming:  # one frame (a 20 ms chunk): a matrix-vector product
+            weight = self.proj.weight
+            projected = linear_rows(x[..., 0], weight[..., 0], self.proj.bias, self._rows, self, sources=(weight,)).unsqueeze(-1)
+        else:
+            projected = self.proj(x)
+        out = projected.view(b, self.channels, 2, self.n_bins, s, t).permute(0, 1, 2, 5, 4, 3)
         out = out.reshape(b, self.channels, 2, t * s, self.n_bins)
         log_magnitude, phase = out[:, :, 0], out[:, :, 1]
         magnitude = log_magnitude.clamp(max=_MAX_LOG_MAGNITUDE).exp()
@@ -276,15 +285,24 @@ class StreamingISTFTHead(StreamingModule):
         if t == 0:
             return x.new_zeros(b, self.channels, 0)
         frames = torch.fft.irfft(self.spectrum(x), n=self.n_fft, dim=-1) * self.window  # [B, C, T, n_fft]
-        full = F.fold(
-            frames.reshape(b * self.channels, t, self.n_fft).transpose(1, 2),
-            output_size=(1, (t - 1) * self.hop_length + self.n_fft),
-            kernel_size=(1, self.n_fft),
-            stride=(1, self.hop_length),
-        ).view(b, self.channels, -1)  # causal overlap-add: frame j starts at sample j * hop
-        if self.is_streaming and self.n_fft > self.hop_length:
-            state: _ISTFTState = self._streaming_state
-            context = self.n_fft - self.hop_length
-            full = torch.cat([full[..., :context] + state.tail, full[..., context:]], dim=-1)
-            state.tail = full[..., n_out:]
-        return full[..., :n_out] * self.inverse_envelope.repeat(t)
+        hop, context = self.hop_length, self.n_fft - self.hop_length
+        if self.is_streaming and t <= SMALL_CHUNK_FRAMES:
+            # a few frames: add them one by one onto the carried tail (cheaper than fold's fixed cost)
+            full = frames.new_zeros(b, self.channels, (t - 1) * hop + self.n_fft)
+            full[..., :context] = self._streaming_state.tail
+            for j in range(t):
+                full[..., j * hop : j * hop + self.n_fft] += frames[:, :, j]
+            self._streaming_state.tail = full[..., n_out:]
+        else:
+            full = F.fold(
+                frames.reshape(b * self.channels, t, self.n_fft).transpose(1, 2),
+                output_size=(1, (t - 1) * hop + self.n_fft),
+                kernel_size=(1, self.n_fft),
+                stride=(1, hop),
+            ).view(b, self.channels, -1)  # causal overlap-add: frame j starts at sample j * hop
+            if self.is_streaming and context:
+                state: _ISTFTState = self._streaming_state
+                full = torch.cat([full[..., :context] + state.tail, full[..., context:]], dim=-1)
+                state.tail = full[..., n_out:]
+        # the envelope depends on n mod hop: broadcast it over the T hops
+        return (full[..., :n_out].view(b, self.channels, t, hop) * self.inverse_envelope).view(b, self.channels, n_out)

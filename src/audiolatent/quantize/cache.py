@@ -1,43 +1,9 @@
-"""Memoise tensors derived from parameters (codebook norms, decode tables) at inference.
+"""The quantisers' memo of derived tables: :class:`audiolatent.core.cache.TableCache`.
 
-Inference calls (eval mode, gradients disabled) reuse a derived tensor while the tensors it
-was computed from are unchanged: same storage, same version counter (bumped by every in-place
-write: optimiser steps, ``load_state_dict``, codebook updates) and same dtype. Training-mode
-or grad-enabled calls always recompute, so gradients and fresh values are never stale.
-Edits through ``tensor.data`` bypass the version counter; call :meth:`TableCache.clear`
-after such edits.
+It lives in ``core`` because the streaming convolutions of ``audiolatent.nn`` use it too (folded
+weight norm); this module keeps the import path of the quantisers.
 """
 
-from __future__ import annotations
-
-from collections.abc import Callable, Iterable
-
-import torch
-from torch import nn
+from audiolatent.core.cache import TableCache
 
 __all__ = ["TableCache"]
-
-
-class TableCache:
-    """A small name -> (key, value) memo owned by one module."""
-
-    def __init__(self) -> None:
-        self._entries: dict[str, tuple[tuple, object]] = {}
-
-    def clear(self) -> None:
-        self._entries.clear()
-
-    def get(self, owner: nn.Module, name: str, sources: Iterable[torch.Tensor], compute: Callable[[], object]):
-        """``compute()``, memoised under ``name`` while ``sources`` are unchanged (inference only)."""
-        if owner.training or torch.is_grad_enabled():
-            return compute()
-        try:
-            key = tuple((t.data_ptr(), t._version, t.dtype) for t in sources)
-        except RuntimeError:  # inference-mode tensors have no version counter: do not memoise
-            return compute()
-        hit = self._entries.get(name)
-        if hit is not None and hit[0] == key:
-            return hit[1]
-        value = compute()
-        self._entries[name] = (key, value)
-        return value

@@ -96,6 +96,7 @@ class ResidualVQ(Bottleneck):
             for _ in range(n_codebooks)
         )
         self._cache = TableCache()
+        self._offsets: dict[tuple[int, torch.device], torch.Tensor] = {}  # first row of each layer's table
 
     def check_n_q(self, n_q: int | None) -> int:
         """``n_q`` or all layers; ValueError outside ``[1, n_codebooks]``."""
@@ -167,7 +168,9 @@ class ResidualVQ(Bottleneck):
         n_q = self.check_n_q(codes.shape[1])
         if n_q == 1:
             return self.layers[0].decode_rows(codes[:, 0])
-        offsets = torch.arange(n_q, device=codes.device) * self.codebook_size
+        offsets = self._offsets.get((n_q, codes.device))
+        if offsets is None:  # made once per (n_q, device): a streamed frame should not rebuild it
+            offsets = self._offsets[(n_q, codes.device)] = torch.arange(n_q, device=codes.device) * self.codebook_size
         return F.embedding_bag(codes + offsets, self._stacked_tables()[: n_q * self.codebook_size], mode="sum")
 
     # ------------------------------------------------------------------ Bottleneck interface

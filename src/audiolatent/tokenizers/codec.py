@@ -46,9 +46,10 @@ from a YAML path or dict with command-line style overrides.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -289,6 +290,29 @@ class NeuralCodec(Tokenizer):
         out = self.bottleneck(z, n_q)
         recon = self.decoder(out.z_q)[..., :n]
         return {"audio": recon, "z": z, "z_q": out.z_q, "losses": out.losses, "stats": out.stats, "streams": out.streams}
+
+    # --- streaming -------------------------------------------------------------------
+    @contextlib.contextmanager
+    def streaming(self, batch_size: int = 1, warm_up: bool = True) -> Iterator["NeuralCodec"]:
+        """Stream consecutive chunks (see :class:`~audiolatent.core.tokenizer.Tokenizer`).
+
+        ``warm_up``: on entry, encode and decode one hop of silence and then reset every state,
+        so the first real chunk does not pay the one-time costs (the latent check's silence
+        probe, the inference tables of the quantiser, first-call kernel set-up); the chunks that
+        follow see exactly the fresh state they would without it.
+        """
+        with super().streaming(batch_size):
+            if warm_up:
+                self._warm_up_streaming(batch_size)
+            yield self
+
+    def _warm_up_streaming(self, batch_size: int) -> None:
+        dtype = next((p.dtype for p in self.parameters() if p.is_floating_point()), torch.float32)
+        silence = torch.zeros(batch_size, self.channels, self.hop_length, device=self.device, dtype=dtype)
+        devices = [self.device] if self.device.type == "cuda" else []
+        with torch.no_grad(), torch.random.fork_rng(devices=devices):  # leave the caller's RNG as it was
+            self.decode(self.encode(silence))
+        self.reset_streaming()
 
     # --- inference ---------------------------------------------------------------------
     def prepare_for_inference(self) -> "NeuralCodec":

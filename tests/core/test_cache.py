@@ -1,7 +1,7 @@
 import torch
 from torch import nn
 
-from audiolatent.quantize.cache import TableCache
+from audiolatent.core.cache import TableCache
 
 
 def test_memoises_at_inference_and_recomputes_after_in_place_change():
@@ -22,3 +22,15 @@ def test_memoises_at_inference_and_recomputes_after_in_place_change():
     with torch.no_grad():
         cache.get(owner, "t", list(owner.parameters()), compute)  # training mode: never memoised
     assert len(calls) == 4
+
+
+def test_copies_and_pickles_start_empty():
+    import copy
+    import pickle
+
+    owner = nn.Linear(2, 2).eval()
+    cache = TableCache()
+    with torch.no_grad():
+        cache.get(owner, "t", list(owner.parameters()), lambda: owner.weight.sum())
+    assert copy.deepcopy(cache)._entries == {} and pickle.loads(pickle.dumps(cache))._entries == {}
+    assert cache._entries  # the original keeps its entries

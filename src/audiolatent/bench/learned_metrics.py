@@ -167,15 +167,20 @@ def _load_whisper(weights: str) -> WhisperASR | MetricUnavailable:
 def metric_weights(names) -> dict:
     """``{metric: weights id}`` of the learned metrics among ``names`` (what a bench run records, and
     part of its reuse key, so other weights are never mistaken for the same scores)."""
-    chosen = {"whisper_wer": os.environ.get(WHISPER_ENV) or WHISPER_WEIGHTS,
-              "speaker_similarity": os.environ.get(SPEAKER_ENV) or SPEAKER_WEIGHTS}
+    chosen = {"whisper_wer": _weights_id(WHISPER_ENV, WHISPER_WEIGHTS),
+              "speaker_similarity": _weights_id(SPEAKER_ENV, SPEAKER_WEIGHTS)}
     return {name: chosen[name] for name in sorted(names or ()) if name in chosen}
+
+
+def _weights_id(env: str, default: str) -> str:
+    """The checkpoint a learned metric uses: ``$env`` when set, else ``default``."""
+    return os.environ.get(env) or default
 
 
 def load_whisper(weights: str | None = None) -> WhisperASR:
     """The Whisper checkpoint ``weights`` (default: env AUDIOLATENT_WHISPER_WEIGHTS, else
     :data:`WHISPER_WEIGHTS`), loaded once per process; MetricUnavailable when absent."""
-    loaded = _load_whisper(weights or os.environ.get(WHISPER_ENV) or WHISPER_WEIGHTS)
+    loaded = _load_whisper(weights or _weights_id(WHISPER_ENV, WHISPER_WEIGHTS))
     if isinstance(loaded, MetricUnavailable):
         raise MetricUnavailable(str(loaded))
     return loaded
@@ -234,7 +239,7 @@ def _load_speaker_encoder(weights: str) -> SpeakerEncoder | MetricUnavailable:
 def load_speaker_encoder(weights: str | None = None) -> SpeakerEncoder:
     """The speaker model ``weights`` (default: env AUDIOLATENT_SPEAKER_WEIGHTS, else
     :data:`SPEAKER_WEIGHTS`), loaded once per process; MetricUnavailable when absent."""
-    loaded = _load_speaker_encoder(weights or os.environ.get(SPEAKER_ENV) or SPEAKER_WEIGHTS)
+    loaded = _load_speaker_encoder(weights or _weights_id(SPEAKER_ENV, SPEAKER_WEIGHTS))
     if isinstance(loaded, MetricUnavailable):
         raise MetricUnavailable(str(loaded))
     return loaded

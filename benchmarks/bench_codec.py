@@ -9,7 +9,7 @@ What it measures, all in one process with ``torch.set_num_threads(2)`` and ``inf
 
 * ``encodec``: ``configs/codecs/encodec-24k.yaml`` vs ``encodec.EncodecModel.encodec_model_24khz
   (pretrained=False)`` (32 codebooks, 24 kbps) on ``--seconds`` of noise, encode and decode timed
-  separately, median of ``--repeats`` after one warm-up, the
+  separately, median of ``--repeats`` (15) after one warm-up, the
   two implementations' calls interleaved so that load on a shared machine hits both alike; once with weight norm as built and once
   with weight norm folded in both (``NeuralCodec.prepare_for_inference`` /
   ``torch.nn.utils.remove_weight_norm``). Ratio = their time / our time (> 1: ours faster).
@@ -19,10 +19,11 @@ What it measures, all in one process with ``torch.set_num_threads(2)`` and ``inf
   ``streaming(1)`` for the tiny, EnCodec-like and Mimi-like configs (weight norm folded);
   per-chunk compute as a fraction of the chunk's duration (< 1: real time on this machine).
 
-Peak memory: each (implementation, operation) also runs once in a fresh child process (Linux):
-after the model is built (and its first call made), freed memory is trimmed, the kernel's
-resident-set high-water mark is reset (``/proc/self/clear_refs`` = 5), and we report ``VmHWM``
-after the operation minus ``VmRSS`` before it: the operation's peak working memory (MiB).
+Peak memory: each (implementation, operation) also runs twice in a fresh child process (Linux):
+after the model is built (with the encode that gives decode its input), freed memory is trimmed,
+the kernel's resident-set high-water mark is reset (``/proc/self/clear_refs`` = 5), and we
+report ``VmHWM`` after both calls minus ``VmRSS`` before them: the operation's peak working
+memory (MiB), tables memoised on the first call (our time-major weights) included.
 tracemalloc would miss torch's C++ allocations, hence resident memory.
 """
 
@@ -109,12 +110,15 @@ def _memory_child(pair: str, impl: str, fold: bool, seconds: float, op: str, que
 
     torch.set_num_threads(2)
     sr = PAIRS[pair][2]
-    with torch.inference_mode():
-        x = 0.1 * torch.randn(1, 1, int(seconds * sr), generator=torch.Generator().manual_seed(0))
+    x = 0.1 * torch.randn(1, 1, int(seconds * sr), generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
         _, encode, decode = _build(pair, impl, fold, x)
-        ctypes.CDLL("libc.so.6").malloc_trim(0)  # hand freed build-time memory back
-        Path("/proc/self/clear_refs").write_text("5")  # reset the peak (VmHWM) to the current RSS
-        before = _status_kib("VmRSS")
+    ctypes.CDLL("libc.so.6").malloc_trim(0)  # hand freed build-time memory back
+    Path("/proc/self/clear_refs").write_text("5")  # reset the peak (VmHWM) to the current RSS
+    before = _status_kib("VmRSS")
+    with torch.inference_mode():
+        # two calls: the first one's one-time set-up and memoised tables count as working memory
+        (encode if op == "encode" else decode)()
         (encode if op == "encode" else decode)()
         queue.put(_status_kib("VmHWM") - before)
 
@@ -134,8 +138,9 @@ def bench_pair(pair: str, seconds: float, repeats: int, memory: bool) -> None:
     sr = PAIRS[pair][2]
     x = 0.1 * torch.randn(1, 1, int(seconds * sr), generator=torch.Generator().manual_seed(0))
     for fold in (False, True):
-        with torch.inference_mode():
+        with torch.no_grad():  # built as a user would load them: parameters are not inference tensors
             built = {impl: _build(pair, impl, fold, x) for impl in ("ours", "theirs")}
+        with torch.inference_mode():
             times = {(impl, op): [] for impl in built for op in ("encode", "decode")}
             for impl, (_, encode, decode) in built.items():  # warm-up
                 encode(), decode()
@@ -151,10 +156,14 @@ def bench_pair(pair: str, seconds: float, repeats: int, memory: bool) -> None:
         del built
         for op in ("encode", "decode"):
             ours, theirs = statistics.median(times["ours", op]), statistics.median(times["theirs", op])
-            best = min(times["theirs", op]) / min(times["ours", op])
+            # each repeat times ours then theirs back to back: the spread of those paired ratios
+            # says how far load on the machine moves the figure
+            paired = sorted(t / o for o, t in zip(times["ours", op], times["theirs", op]))
+            q1, q3 = statistics.quantiles(paired, n=4)[0], statistics.quantiles(paired, n=4)[2]
             line = (
                 f"{pair:8s} {op:6s} {label:18s} {seconds:g}s audio: median ours {ours * 1000:7.1f} ms theirs {theirs * 1000:7.1f} ms "
-                f"ratio theirs/ours {theirs / ours:4.2f}x (best-of {best:4.2f}x)  RTF ours {ours / seconds:.3f}"
+                f"ratio theirs/ours {theirs / ours:4.2f}x (paired ratios: median {statistics.median(paired):4.2f}, "
+                f"IQR {q1:4.2f}-{q3:4.2f}, n={len(paired)})  RTF ours {ours / seconds:.3f}"
             )
             if memory and fold:
                 line += "  peak RSS +MiB ours {:.0f} theirs {:.0f}".format(
@@ -193,7 +202,7 @@ def main() -> None:
     parser.add_argument("--only", choices=["encodec", "dac", "streaming"], action="append")
     parser.add_argument("--seconds", type=float, default=10.0, help="audio length for encodec")
     parser.add_argument("--dac-seconds", type=float, default=2.0, help="audio length for dac (74M params: 2 s keeps the run short)")
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--chunks", type=int, default=50, help="streamed frames per config")
     parser.add_argument("--no-memory", action="store_true")
     args = parser.parse_args()

@@ -67,7 +67,7 @@ from audiolatent.core.errors import StreamingError
 from audiolatent.core.streaming import StreamingModule
 from audiolatent.nn.matvec import linear_rows
 
-__all__ = ["NORMS", "StreamingConv1d", "StreamingConvTranspose1d", "pad1d", "remove_weight_norm"]
+__all__ = ["NORMS", "StreamingConv1d", "StreamingConvTranspose1d", "is_time_major", "pad1d", "remove_weight_norm", "to_time_major"]
 
 #: weight normalisations by name: ``weight_norm`` is Salimans & Kingma (2016), as in EnCodec/DAC
 NORMS: dict[str, Callable[[nn.Module], nn.Module]] = {
@@ -102,6 +102,19 @@ def pad1d(x: torch.Tensor, left: int, right: int, mode: str = "constant") -> tor
     return padded[..., : padded.shape[-1] - extension]
 
 
+def is_time_major(x: torch.Tensor) -> bool:
+    """Whether ``x [B, C, T]`` is stored time-major (``[B, T, C]`` in memory, stride 1 along C)."""
+    return x.dim() == 3 and x.shape[-1] > 1 and x.stride(1) == 1 and x.stride(2) == x.shape[1]
+
+
+def to_time_major(x: torch.Tensor) -> torch.Tensor:
+    """``x [B, C, T]`` stored time-major (a copy unless it already is): same values, same shape."""
+    if is_time_major(x) or x.shape[-1] <= 1:
+        return x
+    out = x.new_empty(x.shape[0], x.shape[2], x.shape[1]).transpose(1, 2)
+    return out.copy_(x)
+
+
 def remove_weight_norm(module: nn.Module) -> nn.Module:
     """Fold every weight parametrisation (weight norm) below ``module`` into a plain weight, in place.
 
@@ -124,6 +137,19 @@ def _inference_weight(owner: nn.Module, conv: nn.Module, cache: TableCache) -> t
     if "parametrizations" not in conv._modules or not parametrize.is_parametrized(conv, "weight"):
         return conv.weight
     return cache.get(owner, "weight", list(conv.parametrizations.weight.parameters()), lambda: conv.weight)
+
+
+#: derived weights of at most this many bytes are memoised at inference; larger ones are rebuilt
+#: per call, so that a model's resident memory is not doubled (their copy costs a few percent of
+#: the convolution they feed)
+MEMO_MAX_BYTES = 8 << 20
+
+
+def _memo_if_small(owner: nn.Module, name: str, conv: nn.Module, compute: Callable[[], torch.Tensor]) -> torch.Tensor:
+    weight = _inference_weight(owner, conv, owner._weights)
+    if weight.numel() * weight.element_size() > MEMO_MAX_BYTES:
+        return compute()
+    return owner._weights.get(owner, name, list(conv.parameters()), compute)
 
 
 @dataclass
@@ -205,14 +231,38 @@ class StreamingConv1d(StreamingModule):
         """``x [B, C_in, N]`` -> ``[B, C_out, ceil(N / stride)]`` (streaming: ``N / stride``)."""
         if self.is_streaming:
             return self._forward_streaming(x)
-        extra = (-x.shape[-1]) % self.stride
-        x = pad1d(x, self.padding_left, self.padding_right + extra, self.pad_mode)
-        return F.conv1d(x, self.weight, self.conv.bias, self.stride, 0, self.dilation, self.groups)
+        n_samples = x.shape[-1]
+        extra = (-n_samples) % self.stride
+        if self.pad_mode != "constant" or self.padding_left < self.padding_right + extra:
+            padded = pad1d(x, self.padding_left, self.padding_right + extra, self.pad_mode)
+            y = F.conv1d(padded, self.weight, self.conv.bias, self.stride, 0, self.dilation, self.groups)
+        else:
+            # Zero padding inside the kernel instead of a padded copy of the input: the kernel pads
+            # padding_left on both sides, and the frames its surplus right padding adds are cut.
+            # A time-major input (see is_time_major) stays time-major, which oneDNN runs without
+            # reordering activations between layers.
+            weight = self._weight_2d_time_major() if is_time_major(x) else self.weight.unsqueeze(2)
+            y = F.conv2d(x.unsqueeze(2), weight, self.conv.bias, (1, self.stride), (0, self.padding_left),
+                         (1, self.dilation), self.groups).squeeze(2)
+            y = y[..., : self.n_frames(n_samples)]
+        if is_time_major(x) and not is_time_major(y):  # one input channel leaves the layout ambiguous
+            y = to_time_major(y)
+        return y
 
     @property
     def weight(self) -> torch.Tensor:
         """``[C_out, C_in / groups, kernel_size]``: the effective weight (weight norm applied)."""
         return _inference_weight(self, self.conv, self._weights)
+
+    def _weight_2d_time_major(self) -> torch.Tensor:
+        """The weight as ``[C_out, C_in / groups, 1, K]`` channels-last, memoised at inference.
+
+        oneDNN convolves a channels-last input with a channels-last weight; converting a small
+        weight on every call would cost more than the convolution it feeds (see
+        :func:`_memo_if_small` for large ones).
+        """
+        compute = lambda: self.weight.unsqueeze(2).contiguous(memory_format=torch.channels_last)  # noqa: E731
+        return _memo_if_small(self, "weight_2d", self.conv, compute)
 
     def _forward_streaming(self, x: torch.Tensor) -> torch.Tensor:
         self._check_streaming_batch(x)
@@ -306,6 +356,8 @@ class StreamingConvTranspose1d(StreamingModule):
         self.convtr = _apply_norm(convtr, norm)
         self.groups = groups
         self._weights = TableCache()
+        # taps per stride when the kernel is a whole number of strides: the time-major GEMM path
+        self._phases = effective // stride if dilation == 1 and groups == 1 and effective % stride == 0 else None
 
     @property
     def weight(self) -> torch.Tensor:
@@ -337,8 +389,35 @@ class StreamingConvTranspose1d(StreamingModule):
             return x.new_zeros(x.shape[0], self.out_channels, 0)
         if self.is_streaming:
             return self._forward_streaming(x)
-        y = self._full(x)
+        gemm = self._phases is not None and is_time_major(x) and not torch.is_grad_enabled()
+        y = self._full_time_major(x) if gemm else self._full(x)
         return y[..., self.trim_left : y.shape[-1] - self.trim_right]
+
+    def _phase_weights(self) -> torch.Tensor:
+        """``[m, C_in, stride * C_out]``: tap ``p * stride + r`` of output channel ``o`` at column ``r * C_out + o``."""
+        weight = self.weight  # [C_in, C_out, m * stride]
+        c_in, c_out = weight.shape[:2]
+        return weight.view(c_in, c_out, self._phases, self.stride).permute(2, 0, 3, 1).reshape(self._phases, c_in, -1)
+
+    def _full_time_major(self, x: torch.Tensor) -> torch.Tensor:
+        """:meth:`_full` of a time-major ``x``, time-major, as ``m = k_eff / stride`` matrix products.
+
+        Input frame ``t`` adds ``x[t] @ W_p`` to the ``stride`` output samples of block ``t + p``
+        (``W_p``: taps ``[p * stride, (p + 1) * stride)``), so the output, stored ``[blocks,
+        stride * C_out]``, is ``m`` shifted GEMMs with no im2col/col2im buffer.
+        """
+        phases = _memo_if_small(self, "phases", self.convtr, self._phase_weights)
+        batch, _, frames = x.shape
+        bias = self.convtr.bias
+        row_bias = bias.repeat(self.stride) if bias is not None else x.new_zeros(phases.shape[-1])
+        out = x.new_empty(batch, frames + self._phases - 1, phases.shape[-1])
+        for b in range(batch):
+            rows, block = x[b].t(), out[b]  # [T, C_in] and [T + m - 1, stride * C_out]
+            torch.addmm(row_bias, rows, phases[0], out=block[:frames])
+            block[frames:] = row_bias
+            for p in range(1, self._phases):
+                block[p : p + frames].addmm_(rows, phases[p])
+        return out.view(batch, -1, self.out_channels).transpose(1, 2)
 
     def _forward_streaming(self, x: torch.Tensor) -> torch.Tensor:
         self._check_streaming_batch(x)

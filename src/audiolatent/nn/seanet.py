@@ -45,7 +45,7 @@ from torch import nn
 from audiolatent.core.errors import ConfigError, StreamingError
 from audiolatent.core.streaming import StreamingModule
 from audiolatent.nn.activations import get_activation
-from audiolatent.nn.conv import StreamingConv1d, StreamingConvTranspose1d
+from audiolatent.nn.conv import StreamingConv1d, StreamingConvTranspose1d, to_time_major
 from audiolatent.nn.latency import downsampling_lookahead, upsampling_lookahead
 from audiolatent.nn.lstm import StreamingLSTM
 from audiolatent.nn.resample import ConvDownsample1d, ConvTrUpsample1d
@@ -137,7 +137,9 @@ class ResidualUnit(StreamingModule):
         self.lookahead = max(downsampling_lookahead(self.block), downsampling_lookahead([self.shortcut]))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.shortcut(x) + self.block(x)
+        if torch.is_grad_enabled():
+            return self.shortcut(x) + self.block(x)
+        return self.block(x).add_(self.shortcut(x))  # inference: the block's output is fresh, add in place
 
 
 class EncoderBlock(StreamingModule):
@@ -270,7 +272,7 @@ class SEANetEncoder(StreamingModule):
         """``x [B, channels, N]`` -> ``[B, dimension, ceil(N / hop_length)]``."""
         if self.is_streaming and x.shape[-1] % self.hop_length:
             raise StreamingError(f"SEANetEncoder: streaming chunks must be a multiple of hop_length {self.hop_length} samples, got {x.shape[-1]}")
-        return self.layers(x)
+        return _run(self.layers, x, self.is_streaming)
 
 
 class SEANetDecoder(StreamingModule):
@@ -335,4 +337,18 @@ class SEANetDecoder(StreamingModule):
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         """``z [B, dimension, T]`` -> ``[B, channels, T * hop_length]``."""
-        return self.layers(z)
+        return _run(self.layers, z, self.is_streaming)
+
+
+def _run(layers: nn.Module, x: torch.Tensor, streaming: bool) -> torch.Tensor:
+    """``layers(x)``; offline inference runs time-major inside and returns a contiguous tensor.
+
+    Time-major activations (``[B, T, C]`` in memory) let oneDNN convolve without reordering
+    between layers, make transposed convolutions plain matrix products
+    (:meth:`StreamingConvTranspose1d._full_time_major`) and feed the LSTM without a copy. The
+    values are those of the channels-first path to float rounding; training (gradients on) and
+    streaming keep channels-first.
+    """
+    if streaming or torch.is_grad_enabled():
+        return layers(x)
+    return layers(to_time_major(x)).contiguous()

@@ -1,0 +1,102 @@
+"""The offline inference path of the SEANet stack: time-major activations, in-kernel padding,
+transposed convolutions as shifted GEMMs and in-place activations give the values of the
+training (channels-first, out-of-place) path to float rounding."""
+
+import pytest
+import torch
+
+from audiolatent.nn.activations import Snake
+from audiolatent.nn.conv import StreamingConv1d, StreamingConvTranspose1d, is_time_major, to_time_major
+from audiolatent.nn.seanet import SEANetDecoder, SEANetEncoder
+
+TOL = 1e-5
+
+
+def test_time_major_layout_helpers():
+    x = torch.randn(2, 3, 10)
+    assert not is_time_major(x)
+    y = to_time_major(x)
+    assert is_time_major(y) and torch.equal(y, x) and y.shape == x.shape
+    assert to_time_major(y) is y
+    mono = to_time_major(torch.randn(2, 1, 10))  # one channel: the layout is marked by its strides
+    assert is_time_major(mono) and not is_time_major(torch.randn(2, 1, 10))
+
+
+@pytest.mark.parametrize("causal", [True, False])
+@pytest.mark.parametrize("kernel,stride,dilation", [(7, 1, 1), (3, 1, 9), (4, 2, 1), (10, 5, 1), (1, 1, 1), (16, 8, 1)])
+@pytest.mark.parametrize("length", [80, 83])
+def test_conv_inference_paths_equal_the_training_path(causal, kernel, stride, dilation, length):
+    torch.manual_seed(0)
+    conv = StreamingConv1d(6, 5, kernel, stride, dilation, causal=causal).eval()
+    x = torch.randn(2, 6, length)
+    expected = conv(x)  # gradients on: pad then convolve, channels-first
+    with torch.no_grad():
+        plain, major = conv(x), conv(to_time_major(x))
+    assert plain.shape == major.shape == expected.shape == (2, 5, -(-length // stride))
+    assert (plain - expected).abs().max() <= TOL
+    assert (major - expected).abs().max() <= TOL
+    assert is_time_major(major)
+
+
+def test_conv_from_one_channel_stays_time_major_and_reflect_padding_falls_back():
+    torch.manual_seed(0)
+    first = StreamingConv1d(1, 4, 7).eval()
+    x = torch.randn(2, 1, 50)
+    with torch.no_grad():
+        y = first(to_time_major(x))
+    assert is_time_major(y) and (y - first(x)).abs().max() <= TOL
+    reflect = StreamingConv1d(3, 4, 7, causal=False, pad_mode="reflect").eval()
+    x = torch.randn(2, 3, 50)
+    with torch.no_grad():
+        assert (reflect(to_time_major(x)) - reflect(x).detach()).abs().max() <= TOL
+
+
+@pytest.mark.parametrize("causal", [True, False])
+@pytest.mark.parametrize("kernel,stride", [(4, 2), (10, 5), (16, 8), (5, 5), (15, 5), (7, 3)])
+def test_transposed_conv_gemm_path_equals_the_kernel(causal, kernel, stride):
+    torch.manual_seed(0)
+    convtr = StreamingConvTranspose1d(6, 4, kernel, stride, causal=causal).eval()
+    x = torch.randn(3, 6, 21)
+    expected = convtr(x)
+    with torch.no_grad():
+        major = convtr(to_time_major(x))
+    assert major.shape == expected.shape == (3, 4, 21 * stride)
+    assert (major - expected).abs().max() <= TOL
+    if kernel % stride == 0:
+        assert is_time_major(major)
+    trained = convtr(to_time_major(x).requires_grad_())  # gradients on: the kernel path, differentiable
+    assert (trained - expected).abs().max() <= TOL
+    trained.sum().backward()
+
+
+def test_snake_inference_equals_training_path():
+    torch.manual_seed(0)
+    snake = Snake(5)
+    with torch.no_grad():
+        snake.alpha.copy_(torch.randn(1, 5, 1))
+        snake.alpha[0, 2, 0] = 0.0  # the eps guard
+    x = torch.randn(2, 5, 40)
+    expected = snake(x)
+    with torch.no_grad():
+        got = snake(to_time_major(x))
+    assert (got - expected).abs().max() <= TOL and is_time_major(got)
+
+
+ENCODEC_LIKE = dict(dimension=8, n_filters=4, ratios=(2, 4), n_residual_layers=1, residual_kernel_size=3, compress=2,
+                    true_skip=False, sequence_model={"kind": "lstm", "num_layers": 2})
+DAC_LIKE = dict(dimension=8, n_filters=4, ratios=(2, 5), n_residual_layers=3, dilation_base=3, activation="snake",
+                compress=1, causal=False, last_kernel_size=3)
+
+
+@pytest.mark.parametrize("kwargs", [ENCODEC_LIKE, DAC_LIKE], ids=["encodec-like", "dac-like"])
+def test_seanet_inference_path_equals_training_path(kwargs):
+    torch.manual_seed(0)
+    encoder, decoder = SEANetEncoder(**kwargs).eval(), SEANetDecoder(**kwargs).eval()
+    x = torch.randn(2, 1, 10 * encoder.hop_length + 3)
+    z = encoder(x)
+    audio = decoder(z)
+    with torch.inference_mode():
+        z_fast, audio_fast = encoder(x), decoder(z.detach())
+    assert z_fast.is_contiguous() and audio_fast.is_contiguous()
+    assert (z_fast - z).abs().max() <= TOL
+    assert (audio_fast - audio).abs().max() <= TOL

@@ -16,6 +16,7 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "AudioError": "audiolatent.core.errors", "AudioLatentError": "audiolatent.core.errors",
     "CheckpointError": "audiolatent.core.errors", "ConfigError": "audiolatent.core.errors",
+    "ExportError": "audiolatent.core.errors",
     "LatentError": "audiolatent.core.errors", "RegistryError": "audiolatent.core.errors",
     "StreamingError": "audiolatent.core.errors", "Latent": "audiolatent.core.latent", "Stream": "audiolatent.core.latent",
     "StreamingModule": "audiolatent.core.streaming", "Tokenizer": "audiolatent.core.tokenizer",

@@ -61,6 +61,23 @@ def test_1_export_never_replaces_a_users_folder_or_file(capsys, tmp_path):
         al.load_tokenizer("mel-16k").save(mine)  # the API's save follows the same rule
 
 
+def test_1_a_streaming_export_never_replaces_anything_and_says_what_it_cannot_do(capsys, tmp_path):
+    mine = tmp_path / "mydir"
+    mine.mkdir()
+    (mine / "keep.txt").write_text("precious")
+    code, err = cli(capsys, "export", "codec-16k-default", mine, "--format", "export")
+    assert code == 1 and f"{mine} already exists" in err and (mine / "keep.txt").read_text() == "precious"
+    code, err = cli(capsys, "export", "codec-16k-default", tmp_path / "a", "--format", "onnx")
+    assert code == 1 and ("onnxscript" in err or "ONNX export" in err) and not (tmp_path / "a").exists()
+    code, err = cli(capsys, "export", "codec-16k-default", tmp_path / "b", "--format", "export", "--weights", "int8")
+    assert code == 1 and "--weights" in err
+    code, err = cli(capsys, "export", "codec-16k-default", tmp_path / "c", "--chunk-frames", "2")
+    assert code == 1 and "--format export|torchscript|onnx" in err
+    code, err = cli(capsys, "export", "mel-16k", tmp_path / "d", "--format", "torchscript")
+    assert code == 1 and "only neural codecs" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mydir"]
+
+
 def test_2_an_output_that_is_the_input_is_refused(capsys, tmp_path, wav):
     before = digest(wav)
     code, err = cli(capsys, "encode", "-t", "mel-16k", wav, wav)

@@ -80,6 +80,22 @@ def test_decode_with_wrong_tokenizer(tmp_path, speech_file):
     assert not (tmp_path / "o.wav").exists()
 
 
+def test_export_writes_a_streaming_step_that_runs(tmp_path):
+    out = tmp_path / "step"
+    proc = run("export", "codec-16k-default", out, "--format", "torchscript", "--chunk-frames", "2")
+    assert "streaming step of codec-16k-default (torchscript), 2 frame(s) = 40 ms per call" in proc.stdout
+    assert sorted(p.name for p in out.iterdir()) == ["export.json", "initial_state.safetensors", "step.torchscript.pt"]
+    from audiolatent.tokenizers.export import load_exported_step
+
+    step = load_exported_step(out)
+    assert step.manifest["codec"]["name"] == "codec-16k-default" and step.manifest["chunk_samples"] == 640
+    codes, audio, *state = step(torch.zeros(1, 1, 640), *step.initial_state())
+    assert codes.shape == (1, 4, 2) and audio.shape == (1, 1, 640) and len(state) == len(step.manifest["state"])
+    again = run("export", "codec-16k-default", out, "--format", "export", check=False)
+    assert again.returncode == 1 and f"{out} already exists" in again.stderr and "Traceback" not in again.stderr
+    assert (out / "step.torchscript.pt").is_file() and not (out / "step.pt2").exists()
+
+
 def test_debug_shows_traceback():
     proc = run("--debug", "info", "no-such-tokenizer", check=False)
     assert proc.returncode != 0 and "Traceback" in proc.stderr

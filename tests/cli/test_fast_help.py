@@ -39,6 +39,7 @@ def test_help_does_not_import_torch(args):
     (["encode", "--help"], ["dmel-16k", "waveform-patch-16k", "codec2-3200", "mimi"]),
     (["decode", "--help"], ["mel-24k", "dac-16k"]),
     (["roundtrip", "--help"], ["mel-16k", "xcodec2"]),
+    (["export", "--help"], ["codec-16k-default", "torchscript", "--chunk-frames"]),
     (["bench", "--help"], ["--quick", "--full", "codec-16k-default", "opus-6k", "--kind", "--threads", "--no-cache"]),
 ])
 def test_help_lists_the_names_it_accepts(args, names):

@@ -155,14 +155,41 @@ def _cmd_roundtrip(args: argparse.Namespace) -> int:
     return 0
 
 
+#: ``export --format``: a checkpoint, or a streaming step for deployment (audiolatent.tokenizers.export.FORMATS)
+EXPORT_FORMATS = ("checkpoint", "export", "torchscript", "onnx")
+STEP_PARTS = ("codec", "encode", "decode")
+
+
 def _cmd_export(args: argparse.Namespace) -> int:
-    from audiolatent.core.checkpoint import save_checkpoint
     from audiolatent.core.registry import load_tokenizer
 
+    step_options = {"--chunk-frames": args.chunk_frames, "--step": args.step, "--n-q": args.n_q}
+    if args.format == "checkpoint":
+        given = [flag for flag, value in step_options.items() if value is not None]
+        if given:
+            raise AudioLatentError(f"{', '.join(given)}: streaming-step options; pass --format export|torchscript|onnx")
+        from audiolatent.core.checkpoint import save_checkpoint
+
+        weights = args.weights or "float32"
+        tok = load_tokenizer(args.checkpoint)
+        out = save_checkpoint(tok, args.output, weights=weights)
+        size = sum(f.stat().st_size for f in Path(out).iterdir())
+        print(f"{out}: {weights} weights, {size / 1e6:.2f} MB")
+        return 0
+    if args.weights is not None:
+        raise AudioLatentError("--weights sets the stored weights of --format checkpoint; a streaming step runs the "
+                               "weights the tokenizer loads with")
+    from audiolatent.tokenizers.export import MANIFEST_FILE, check_new_folder, export_streaming_step
+
+    check_new_folder(args.output)  # before loading the model
     tok = load_tokenizer(args.checkpoint)
-    out = save_checkpoint(tok, args.output, weights=args.weights)
-    size = sum(f.stat().st_size for f in Path(out).iterdir())
-    print(f"{out}: {args.weights} weights, {size / 1e6:.2f} MB")
+    frames = args.chunk_frames or 1
+    out = export_streaming_step(tok, args.output, args.format, chunk_frames=frames, part=args.step or "codec",
+                                n_q=args.n_q)
+    manifest = json.loads((Path(out) / MANIFEST_FILE).read_text())
+    ms = 1000 * manifest["chunk_samples"] / manifest["sample_rate"]
+    print(f"{out}: {manifest['part']} streaming step of {tok.name} ({args.format}), {frames} frame(s) = {ms:g} ms "
+          f"per call, {len(manifest['state'])} state tensors; inputs, outputs and provenance in {out}/{MANIFEST_FILE}")
     return 0
 
 
@@ -212,11 +239,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=_cmd_roundtrip)
 
-    p = sub.add_parser("export", help="write a checkpoint's model (config + weights only), optionally compressed")
+    p = sub.add_parser("export", help="write a checkpoint's model (config + weights only), optionally compressed, or "
+                       "a causal codec's streaming step as a program for deployment (torch.export, TorchScript)",
+                       epilog=names, formatter_class=NameFriendlyHelpFormatter)
     p.add_argument("checkpoint", help="checkpoint directory (e.g. a training run's checkpoints/step_N) or registered name")
-    p.add_argument("output", help="checkpoint directory to write (replaced atomically)")
-    p.add_argument("--weights", choices=("float32", "float16", "int8"), default="float32",
-                   help="stored weight format: int8 = per-channel int8 conv/linear weights, a quarter of the size")
+    p.add_argument("output", help="directory to write: a checkpoint (replaced atomically if it is one) or, for a "
+                   "streaming step, a new folder (never replaces anything)")
+    p.add_argument("--format", choices=EXPORT_FORMATS, default="checkpoint",
+                   help="checkpoint (default); export = torch.export program of one streaming step, torchscript = "
+                   "torch.jit.trace of it; onnx is refused with the reason (see README, Export)")
+    p.add_argument("--weights", choices=("float32", "float16", "int8"), default=None,
+                   help="checkpoint only: stored weight format (default float32); int8 = per-channel int8 "
+                   "conv/linear weights, a quarter of the size")
+    p.add_argument("--chunk-frames", type=int, default=None, help="streaming step: frames per call (default 1 = one "
+                   "hop, 20 ms for codec-16k-default)")
+    p.add_argument("--step", choices=STEP_PARTS, default=None,
+                   help="streaming step: encode + decode (codec, default), encode only or decode only")
+    p.add_argument("--n-q", type=int, default=None, help="streaming step: quantisers of an RVQ (default all)")
     p.set_defaults(func=_cmd_export)
 
     from audiolatent.cli.bench import add_bench_parser

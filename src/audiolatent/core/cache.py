@@ -7,6 +7,11 @@ write: optimiser steps, ``load_state_dict``, codebook updates) and same dtype. T
 or grad-enabled calls always recompute, so gradients and fresh values are never stale.
 Edits through ``tensor.data`` bypass the version counter; call :meth:`TableCache.clear`
 after such edits.
+
+While a graph is being recorded (``torch.jit.trace``, ``torch.export``, ``torch.compile``:
+:func:`is_tracing`) nothing is memoised or reused: the derived tensor is computed from the
+parameters inside the graph, where a memo would either bake a copy of it into the graph as a
+constant or keep a tracer's placeholder tensor for the eager calls that follow.
 """
 
 from __future__ import annotations
@@ -16,7 +21,12 @@ from collections.abc import Callable, Iterable
 import torch
 from torch import nn
 
-__all__ = ["TableCache"]
+__all__ = ["TableCache", "is_tracing"]
+
+
+def is_tracing() -> bool:
+    """True while ``torch.jit.trace``, ``torch.export`` or ``torch.compile`` records a graph."""
+    return torch.jit.is_tracing() or torch.compiler.is_compiling()
 
 
 class TableCache:
@@ -38,8 +48,8 @@ class TableCache:
         return {"_entries": {}}
 
     def get(self, owner: nn.Module, name: str, sources: Iterable[torch.Tensor], compute: Callable[[], object]):
-        """``compute()``, memoised under ``name`` while ``sources`` are unchanged (inference only)."""
-        if owner.training or torch.is_grad_enabled():
+        """``compute()``, memoised under ``name`` while ``sources`` are unchanged (eager inference only)."""
+        if owner.training or torch.is_grad_enabled() or is_tracing():
             return compute()
         try:
             key = tuple((t.data_ptr(), t._version, t.dtype) for t in sources)

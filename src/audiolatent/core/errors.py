@@ -31,6 +31,10 @@ class StreamingError(AudioLatentError, RuntimeError):
     """A streaming call that breaks the streaming contract (chunk size, batch size, mode)."""
 
 
+class ExportError(AudioLatentError, RuntimeError):
+    """A model that cannot be exported as asked (a non-causal codec's streaming step, a missing exporter)."""
+
+
 class RegistryError(AudioLatentError, KeyError):
     """An unknown tokenizer name or kind."""
 

@@ -23,7 +23,10 @@ per chunk of a 4-5 ms step on this project's 2-core AMD EPYC).
 3. more rows: ``F.linear``.
 
 Where FBGEMM's fp16 GEMM is missing (a build without FBGEMM, or a PyTorch that has removed this
-deprecated operator) path 1 is skipped with no error.
+deprecated operator) path 1 is skipped with no error. It is skipped too while a graph is being
+recorded (:func:`~audiolatent.core.cache.is_tracing`: :mod:`audiolatent.tokenizers.export`): the
+packed matrix is a handle to memory of this process, which no saved program can carry, so an
+exported step multiplies the float32 weights (paths 2-3).
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from audiolatent.core.cache import TableCache
+from audiolatent.core.cache import TableCache, is_tracing
 
 __all__ = ["Int8Rows", "int8_rows", "linear_rows"]
 
@@ -102,7 +105,7 @@ def linear_rows(
     must then be a parameter, not a view or a result made under ``inference_mode``).
     The result equals ``F.linear`` to float32 rounding.
     """
-    if memo is not None and not owner.training and not torch.is_grad_enabled():
+    if memo is not None and not owner.training and not torch.is_grad_enabled() and not is_tracing():
         rows = memo.get(owner, name, sources or (weight,), lambda: int8_rows(weight))
         if rows is not None and x.dtype == torch.float32:
             return rows(x.contiguous(), bias)

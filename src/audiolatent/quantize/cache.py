@@ -4,6 +4,6 @@ It lives in ``core`` because the streaming convolutions of ``audiolatent.nn`` us
 weight norm); this module keeps the import path of the quantisers.
 """
 
-from audiolatent.core.cache import TableCache
+from audiolatent.core.cache import TableCache, is_tracing
 
-__all__ = ["TableCache"]
+__all__ = ["TableCache", "is_tracing"]

@@ -27,7 +27,7 @@ from torch import nn
 
 from audiolatent.core.errors import ConfigError
 from audiolatent.quantize.base import Bottleneck, BottleneckOutput, StreamSpec, codebook_stats
-from audiolatent.quantize.cache import TableCache
+from audiolatent.quantize.cache import TableCache, is_tracing
 from audiolatent.quantize.registry import register_bottleneck
 from audiolatent.quantize.vq import VectorQuantizer, sync_codebooks
 
@@ -168,9 +168,11 @@ class ResidualVQ(Bottleneck):
         n_q = self.check_n_q(codes.shape[1])
         if n_q == 1:
             return self.layers[0].decode_rows(codes[:, 0])
-        offsets = self._offsets.get((n_q, codes.device))
+        offsets = self._offsets.get((n_q, codes.device)) if not is_tracing() else None
         if offsets is None:  # made once per (n_q, device): a streamed frame should not rebuild it
-            offsets = self._offsets[(n_q, codes.device)] = torch.arange(n_q, device=codes.device) * self.codebook_size
+            offsets = torch.arange(n_q, device=codes.device) * self.codebook_size
+            if not is_tracing():  # a tracer's tensor must not outlive the trace
+                self._offsets[(n_q, codes.device)] = offsets
         return F.embedding_bag(codes + offsets, self._stacked_tables()[: n_q * self.codebook_size], mode="sum")
 
     # ------------------------------------------------------------------ Bottleneck interface

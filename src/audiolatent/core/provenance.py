@@ -31,3 +31,19 @@ def environment() -> dict:
         "command": " ".join(sys.argv),
         "date_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }
+
+
+def tokenizer_fingerprint(tokenizer) -> str:
+    """16 hex digits of sha256 over the tokenizer's kind, config and every weight/buffer tensor."""
+    import hashlib  # imported here: this module stays light for the torch-free commands
+
+    import torch
+
+    from audiolatent.core.config import config_hash, to_dict
+
+    digest = hashlib.sha256(config_hash({"kind": tokenizer.kind, "config": to_dict(tokenizer.config)}).encode())
+    for name, tensor in sorted(tokenizer.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()[:16]
+

@@ -29,9 +29,9 @@ from pathlib import Path
 import torch
 
 from audiolatent.core.audio import load_audio
-from audiolatent.core.config import config_hash, to_dict
 from audiolatent.core.errors import LatentError
 from audiolatent.core.latent import Latent
+from audiolatent.core.provenance import tokenizer_fingerprint  # noqa: F401  (re-exported: moved to core)
 from audiolatent.data import DataError, entries_from_path
 from audiolatent.lm.errors import LMError
 
@@ -43,15 +43,6 @@ def default_cache_dir() -> Path:
     if os.environ.get("AUDIOLATENT_CACHE"):
         return Path(os.environ["AUDIOLATENT_CACHE"]) / "latents"
     return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "audiolatent" / "latents"
-
-
-def tokenizer_fingerprint(tokenizer) -> str:
-    """16 hex digits of sha256 over the tokenizer's kind, config and every weight/buffer tensor."""
-    digest = hashlib.sha256(config_hash({"kind": tokenizer.kind, "config": to_dict(tokenizer.config)}).encode())
-    for name, tensor in sorted(tokenizer.state_dict().items()):
-        digest.update(name.encode())
-        digest.update(tensor.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
-    return digest.hexdigest()[:16]
 
 
 def file_key(path: str | os.PathLike) -> str:

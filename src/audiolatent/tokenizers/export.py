@@ -323,8 +323,7 @@ def _inference_copy(codec: nn.Module) -> nn.Module:
 
 def _provenance(codec: nn.Module) -> dict:
     from audiolatent.core.config import to_dict
-    from audiolatent.core.provenance import environment
-    from audiolatent.lm.latent_cache import tokenizer_fingerprint
+    from audiolatent.core.provenance import environment, tokenizer_fingerprint
 
     return {
         "name": codec.name,

@@ -15,6 +15,8 @@ What it measures, all in one process with ``torch.set_num_threads(2)`` and ``inf
   ``torch.nn.utils.remove_weight_norm``). Ratio = their time / our time (> 1: ours faster).
 * ``dac``: ``configs/codecs/dac-16k.yaml`` vs ``dac.model.DAC`` 16 kHz (12 codebooks), same
   protocol; their decode includes ``quantizer.from_codes`` so both start from codes.
+* ``--bf16``: each pair again with both models under ``torch.autocast("cpu", torch.bfloat16)``
+  (weight norm folded), a separate comparison from the float32 rows.
 * ``streaming``: 1-frame chunks (``hop_length`` samples) through ``encode`` then ``decode`` inside
   ``streaming(1)`` for the tiny, EnCodec-like and Mimi-like configs (weight norm folded);
   per-chunk compute as a fraction of the chunk's duration (< 1: real time on this machine).
@@ -30,6 +32,7 @@ tracemalloc would miss torch's C++ allocations, hence resident memory.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import multiprocessing as mp
 import statistics
 import time
@@ -133,14 +136,20 @@ def peak_memory_mib(pair: str, impl: str, fold: bool, seconds: float, op: str) -
     return value / 1024
 
 
-def bench_pair(pair: str, seconds: float, repeats: int, memory: bool) -> None:
-    """Both models built, then their calls interleaved (ours, theirs, ours, ...) so load drift hits both."""
+def bench_pair(pair: str, seconds: float, repeats: int, memory: bool, bf16: bool = False) -> None:
+    """Both models built, then their calls interleaved (ours, theirs, ours, ...) so load drift hits both.
+
+    ``bf16``: both run under ``torch.autocast("cpu", torch.bfloat16)`` (weight norm folded only),
+    oneDNN's bf16 convolutions on CPUs that have them (AVX512-BF16, AMX): a separate comparison,
+    never mixed with the float32 rows.
+    """
     sr = PAIRS[pair][2]
     x = 0.1 * torch.randn(1, 1, int(seconds * sr), generator=torch.Generator().manual_seed(0))
-    for fold in (False, True):
+    for fold in ((True,) if bf16 else (False, True)):
         with torch.no_grad():  # built as a user would load them: parameters are not inference tensors
             built = {impl: _build(pair, impl, fold, x) for impl in ("ours", "theirs")}
-        with torch.inference_mode():
+        precision = torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
+        with torch.inference_mode(), precision:
             times = {(impl, op): [] for impl in built for op in ("encode", "decode")}
             for impl, (_, encode, decode) in built.items():  # warm-up
                 encode(), decode()
@@ -150,7 +159,7 @@ def bench_pair(pair: str, seconds: float, repeats: int, memory: bool) -> None:
                         start = time.perf_counter()
                         built[impl][index]()
                         times[impl, op].append(time.perf_counter() - start)
-        label = "folded weight norm" if fold else "weight norm"
+        label = ("bf16 autocast" if bf16 else "folded weight norm") if fold else "weight norm"
         if not fold:
             print(f"{pair:8s} params ours {params(built['ours'][0]) / 1e6:.2f}M theirs {params(built['theirs'][0]) / 1e6:.2f}M", flush=True)
         del built
@@ -165,7 +174,7 @@ def bench_pair(pair: str, seconds: float, repeats: int, memory: bool) -> None:
                 f"ratio theirs/ours {theirs / ours:4.2f}x (paired ratios: median {statistics.median(paired):4.2f}, "
                 f"IQR {q1:4.2f}-{q3:4.2f}, n={len(paired)})  RTF ours {ours / seconds:.3f}"
             )
-            if memory and fold:
+            if memory and fold and not bf16:
                 line += "  peak RSS +MiB ours {:.0f} theirs {:.0f}".format(
                     peak_memory_mib(pair, "ours", fold, seconds, op), peak_memory_mib(pair, "theirs", fold, seconds, op)
                 )
@@ -205,13 +214,18 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--chunks", type=int, default=50, help="streamed frames per config")
     parser.add_argument("--no-memory", action="store_true")
+    parser.add_argument("--bf16", action="store_true", help="also compare both under CPU bf16 autocast")
     args = parser.parse_args()
     torch.set_num_threads(2)
     todo = args.only or ["encodec", "dac", "streaming"]
     if "encodec" in todo:
         bench_pair("encodec", args.seconds, args.repeats, not args.no_memory)
+        if args.bf16:
+            bench_pair("encodec", args.seconds, args.repeats, False, bf16=True)
     if "dac" in todo:
         bench_pair("dac", args.dac_seconds, args.repeats, not args.no_memory)
+        if args.bf16:
+            bench_pair("dac", args.dac_seconds, args.repeats, False, bf16=True)
     if "streaming" in todo:
         bench_streaming(["tiny-16k", "encodec-24k", "mimi-like-24k"], args.chunks)
 

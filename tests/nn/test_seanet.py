@@ -71,8 +71,12 @@ def test_non_causal_lookahead_is_measured_exactly(extra_stride, pad_mode):
     options = dict(TINY, causal=False, pad_mode=pad_mode, extra_stride=extra_stride, activation="snake")
     encoder, decoder = SEANetEncoder(**options), SEANetDecoder(**options)
     assert encoder.lookahead > 0 and decoder.lookahead > 0
-    assert measure_lookahead(encoder, 1200, 1, encoder.hop_length) == encoder.lookahead
-    assert measure_lookahead(decoder, 120, 6, decoder.hop_length, upsample=True) == decoder.lookahead
+    # the lookahead is a maximum over inputs: a probe whose farthest contribution is at float
+    # rounding level (compared exactly, atol 0) can read short for one seed, never long
+    measured = [measure_lookahead(encoder, 1200, 1, encoder.hop_length, seed=seed) for seed in range(3)]
+    assert max(measured) == encoder.lookahead
+    measured = [measure_lookahead(decoder, 120, 6, decoder.hop_length, upsample=True, seed=seed) for seed in range(3)]
+    assert max(measured) == decoder.lookahead
 
 
 @pytest.mark.parametrize("sequence_model", SEQUENCE_MODELS)

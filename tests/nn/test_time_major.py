@@ -5,7 +5,9 @@ training (channels-first, out-of-place) path to float rounding."""
 import pytest
 import torch
 
-from audiolatent.nn.activations import Snake
+from torch import nn
+
+from audiolatent.nn.activations import Snake, activate_
 from audiolatent.nn.conv import StreamingConv1d, StreamingConvTranspose1d, is_time_major, to_time_major
 from audiolatent.nn.seanet import SEANetDecoder, SEANetEncoder
 
@@ -95,8 +97,32 @@ def test_seanet_inference_path_equals_training_path(kwargs):
     x = torch.randn(2, 1, 10 * encoder.hop_length + 3)
     z = encoder(x)
     audio = decoder(z)
+    x_before, z_before = x.clone(), z.detach().clone()
     with torch.inference_mode():
         z_fast, audio_fast = encoder(x), decoder(z.detach())
+    assert torch.equal(x, x_before) and torch.equal(z.detach(), z_before)  # in-place work never touches the inputs
     assert z_fast.is_contiguous() and audio_fast.is_contiguous()
     assert (z_fast - z).abs().max() <= TOL
     assert (audio_fast - audio).abs().max() <= TOL
+
+
+@pytest.mark.parametrize("module", [nn.ELU(0.7), nn.LeakyReLU(0.2), nn.SiLU(), nn.Tanh(), nn.GELU(), nn.Identity(), Snake(3)])
+def test_in_place_activation_equals_the_module(module):
+    x = torch.randn(2, 3, 30)
+    expected = module(x)
+    with torch.no_grad():
+        got = activate_(module, x.clone())
+    assert (got - expected).abs().max() <= 1e-6
+
+
+@pytest.mark.parametrize("kwargs", [ENCODEC_LIKE, DAC_LIKE], ids=["encodec-like", "dac-like"])
+def test_seanet_inference_path_runs_under_cpu_autocast(kwargs):
+    torch.manual_seed(0)
+    encoder, decoder = SEANetEncoder(**kwargs).eval(), SEANetDecoder(**kwargs).eval()
+    x = torch.randn(1, 1, 10 * encoder.hop_length)
+    with torch.inference_mode():
+        reference = decoder(encoder(x))
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            audio = decoder(encoder(x))
+    assert audio.shape == reference.shape
+    assert (audio.float() - reference).abs().max() <= 0.05 * reference.abs().max()  # bf16 rounding, not a wrong path

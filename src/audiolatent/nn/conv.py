@@ -67,7 +67,7 @@ from audiolatent.core.errors import StreamingError
 from audiolatent.core.streaming import StreamingModule
 from audiolatent.nn.matvec import linear_rows
 
-__all__ = ["NORMS", "StreamingConv1d", "StreamingConvTranspose1d", "is_time_major", "pad1d", "remove_weight_norm", "to_time_major"]
+__all__ = ["NORMS", "StreamingConv1d", "StreamingConvTranspose1d", "is_time_major", "pad1d", "plain_gemm_ok", "remove_weight_norm", "to_time_major"]
 
 #: weight normalisations by name: ``weight_norm`` is Salimans & Kingma (2016), as in EnCodec/DAC
 NORMS: dict[str, Callable[[nn.Module], nn.Module]] = {
@@ -105,6 +105,12 @@ def pad1d(x: torch.Tensor, left: int, right: int, mode: str = "constant") -> tor
 def is_time_major(x: torch.Tensor) -> bool:
     """Whether ``x [B, C, T]`` is stored time-major (``[B, T, C]`` in memory, stride 1 along C)."""
     return x.dim() == 3 and x.shape[-1] > 1 and x.stride(1) == 1 and x.stride(2) == x.shape[1]
+
+
+def plain_gemm_ok(x: torch.Tensor) -> bool:
+    """Whether hand-written GEMMs (``out=``, in place) may replace a layer on ``x``: gradients off
+    and no autocast (whose casts those calls would bypass)."""
+    return not torch.is_grad_enabled() and not torch.is_autocast_enabled(x.device.type)
 
 
 def to_time_major(x: torch.Tensor) -> torch.Tensor:
@@ -389,7 +395,7 @@ class StreamingConvTranspose1d(StreamingModule):
             return x.new_zeros(x.shape[0], self.out_channels, 0)
         if self.is_streaming:
             return self._forward_streaming(x)
-        gemm = self._phases is not None and is_time_major(x) and not torch.is_grad_enabled()
+        gemm = self._phases is not None and is_time_major(x) and plain_gemm_ok(x)
         y = self._full_time_major(x) if gemm else self._full(x)
         return y[..., self.trim_left : y.shape[-1] - self.trim_right]
 

@@ -42,10 +42,11 @@ from typing import Any
 import torch
 from torch import nn
 
+from audiolatent.core.cache import is_tracing
 from audiolatent.core.errors import ConfigError, StreamingError
 from audiolatent.core.streaming import StreamingModule
-from audiolatent.nn.activations import get_activation
-from audiolatent.nn.conv import StreamingConv1d, StreamingConvTranspose1d, to_time_major
+from audiolatent.nn.activations import ACTIVATION_TYPES, activate_, get_activation
+from audiolatent.nn.conv import StreamingConv1d, StreamingConvTranspose1d, is_time_major, plain_gemm_ok, to_time_major
 from audiolatent.nn.latency import downsampling_lookahead, upsampling_lookahead
 from audiolatent.nn.lstm import StreamingLSTM
 from audiolatent.nn.resample import ConvDownsample1d, ConvTrUpsample1d
@@ -137,9 +138,22 @@ class ResidualUnit(StreamingModule):
         self.lookahead = max(downsampling_lookahead(self.block), downsampling_lookahead([self.shortcut]))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if torch.is_grad_enabled():
+        if torch.is_grad_enabled() or is_tracing():
             return self.shortcut(x) + self.block(x)
-        return self.block(x).add_(self.shortcut(x))  # inference: the block's output is fresh, add in place
+        # inference: every buffer after the first activation is this unit's own, so the second
+        # activation and the residual sum are written in place
+        act, conv, act_hidden, conv_out = self.block
+        a = act(x)
+        h = activate_(act_hidden, conv(a))
+        owned = a.untyped_storage().data_ptr() != x.untyped_storage().data_ptr()
+        y = _pointwise_into(conv_out, h, a) if owned and a.shape == x.shape else None
+        if y is None:
+            y = conv_out(h)
+        if isinstance(self.shortcut, nn.Identity):
+            return y.add_(x)
+        if _accumulate_pointwise(self.shortcut, x, y):
+            return y
+        return y.add_(self.shortcut(x))
 
 
 class EncoderBlock(StreamingModule):
@@ -167,7 +181,7 @@ class EncoderBlock(StreamingModule):
         self.lookahead = downsampling_lookahead(self.layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.layers(x)
+        return _run_layers(self.layers, x)
 
 
 class DecoderBlock(StreamingModule):
@@ -195,7 +209,7 @@ class DecoderBlock(StreamingModule):
         self.lookahead = upsampling_lookahead(self.layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.layers(x)
+        return _run_layers(self.layers, x)
 
 
 class SEANetEncoder(StreamingModule):
@@ -351,4 +365,60 @@ def _run(layers: nn.Module, x: torch.Tensor, streaming: bool) -> torch.Tensor:
     """
     if streaming or torch.is_grad_enabled():
         return layers(x)
-    return layers(to_time_major(x)).contiguous()
+    return _run_layers(layers, to_time_major(x)).contiguous()
+
+
+def _run_layers(layers: nn.Sequential, x: torch.Tensor) -> torch.Tensor:
+    """``layers(x)``; at inference an activation whose input a previous layer of ``layers`` made
+    (not ``x``, which belongs to the caller, nor a view of it) is applied in place."""
+    if torch.is_grad_enabled() or is_tracing():  # a traced graph has no storages to compare
+        return layers(x)
+    owned = False
+    for layer in layers:
+        if owned and isinstance(layer, ACTIVATION_TYPES):
+            x = activate_(layer, x)
+            continue
+        y = layer(x)
+        owned = y.untyped_storage().data_ptr() != x.untyped_storage().data_ptr()
+        x = y
+    return x
+
+
+def _is_pointwise(conv: nn.Module, x: torch.Tensor) -> bool:
+    """A 1x1 conv that a hand-written GEMM may replace on ``x`` (see :func:`plain_gemm_ok`)."""
+    return (isinstance(conv, StreamingConv1d) and conv.kernel_size == 1 and conv.stride == 1 and conv.groups == 1
+            and not conv.is_streaming and plain_gemm_ok(x))
+
+
+def _pointwise_into(conv: nn.Module, x: torch.Tensor, out: torch.Tensor) -> torch.Tensor | None:
+    """``conv(x)`` for a 1x1 conv on time-major tensors, written into ``out`` (a dead buffer of the
+    output's shape) as one GEMM per signal; None (nothing done) when not applicable."""
+    if not (_is_pointwise(conv, x) and is_time_major(x) and _dense_time_major(out)
+            and out.shape == (x.shape[0], conv.out_channels, x.shape[-1])):
+        return None
+    weight, bias = conv.weight[:, :, 0], conv.conv.bias  # [C_out, C_in]
+    for b in range(x.shape[0]):
+        rows = out[b].t()  # [T, C_out], contiguous
+        if bias is None:
+            torch.mm(x[b].t(), weight.t(), out=rows)
+        else:
+            torch.addmm(bias, x[b].t(), weight.t(), out=rows)
+    return out
+
+
+def _dense_time_major(x: torch.Tensor) -> bool:
+    """Time-major with each signal's ``[T, C]`` block contiguous (what ``out=`` of a GEMM needs)."""
+    return is_time_major(x) and x[0].t().is_contiguous()
+
+
+def _accumulate_pointwise(shortcut: nn.Module, x: torch.Tensor, y: torch.Tensor) -> bool:
+    """``y += shortcut(x)`` for a 1x1-conv shortcut on time-major tensors, as one in-place GEMM
+    per signal (no buffer for the shortcut's output); False (nothing done) when not applicable."""
+    if not (_is_pointwise(shortcut, x) and is_time_major(x) and _dense_time_major(y)):
+        return False
+    weight = shortcut.weight[:, :, 0]  # [C_out, C_in]
+    for b in range(x.shape[0]):
+        y[b].t().addmm_(x[b].t(), weight.t())  # [T, C_out] += [T, C_in] @ [C_in, C_out]
+    if shortcut.conv.bias is not None:
+        y.add_(shortcut.conv.bias[:, None])
+    return True

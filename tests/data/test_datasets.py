@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +11,8 @@ import pytest
 import soundfile as sf
 import torch
 
-from audiolatent.data import AudioDataset, DataError, ManifestEntry, collate_audio, from_path, scan_folder, split_of
+from audiolatent.data import (AudioDataset, CropAugmentation, DataError, ManifestEntry, collate_audio, from_path,
+                              scan_folder, split_of)
 
 RATE = 16000
 
@@ -213,8 +215,53 @@ def test_speed_and_gain_augmentation(tmp_path):
     (dict(speed=(True, 1.1)), "speed must be a"),
     (dict(gain_db=(-6.0, 0.0, 6.0)), "gain_db must be a"),
     (dict(speed=(0.9, 1.1), crop_seconds=None), "need crop_seconds"),
+    (dict(augment=CropAugmentation(eq_db=3.0), crop_seconds=None), "need crop_seconds"),
+    (dict(augment={"eq_db": 3.0}), "augment must be a CropAugmentation"),
 ])
 def test_augmentation_errors(folder, kwargs, message):
     root, _ = folder
     with pytest.raises(DataError, match=message):
         AudioDataset(root, **{"crop_seconds": 1.0, **kwargs})
+
+
+def test_crop_augmentation_is_seeded_and_cache_independent(tmp_path):
+    t = np.arange(3 * RATE) / RATE
+    sf.write(str(tmp_path / "sine.wav"), (0.25 * np.sin(2 * np.pi * 1000 * t)).astype(np.float32), RATE, subtype="FLOAT")
+    kw = dict(crop_seconds=1.0, sample_rate=RATE, seed=3)
+    plain = AudioDataset(tmp_path, **kw)[0]
+    shifted = AudioDataset(tmp_path, augment=CropAugmentation(pitch_semitones=(3.0, 3.0)), **kw)[0]
+    assert shifted["audio"].shape == (1, RATE) and shifted["offset"] == plain["offset"]  # same window, new pitch
+    assert abs(_peak_hz(shifted["audio"][0].numpy()) - 1000 * 2 ** 0.25) <= 3
+    everything = CropAugmentation(pitch_semitones=(-2, 2), eq_db=6, band_limit_hz=(3400, 7000), noise_snr_db=(10, 40),
+                                  reverb_rt60=(0.1, 0.4))
+    a = AudioDataset(tmp_path, augment=everything, speed=(0.9, 1.1), **kw)
+    b = AudioDataset(tmp_path, augment=everything, speed=(0.9, 1.1), cache=True, **kw)
+    torch.testing.assert_close(a[0]["audio"], b[0]["audio"], rtol=0, atol=0)
+    first = a[0]["audio"]
+    a.set_epoch(1)
+    assert not torch.equal(a[0]["audio"], first)
+    a.set_epoch(0)
+    torch.testing.assert_close(a[0]["audio"], first, rtol=0, atol=0)
+
+
+def test_band_limit_of_the_manifest_row_reaches_the_batch(tmp_path):
+    t = np.arange(2 * RATE) / RATE
+    sf.write(str(tmp_path / "a.wav"), (0.25 * np.sin(2 * np.pi * 300 * t)).astype(np.float32), RATE, subtype="FLOAT")
+    rows = [{"path": "a.wav", "id": "phone", "split": "train", "band_limit_hz": 4000},
+            {"path": "a.wav", "id": "wide", "split": "train", "band_limit_hz": None},
+            {"path": "a.wav", "id": "unmarked", "split": "train"}]
+    manifest = tmp_path / "m.jsonl"
+    manifest.write_text("\n".join(json.dumps(r) for r in rows))
+    whole = from_path(manifest)
+    assert [whole[i]["band_limit_hz"] for i in range(3)] == [4000.0, math.inf, math.inf]
+    batch = collate_audio([whole[i] for i in range(3)])
+    assert batch["band_limit_hz"].dtype == torch.float32 and batch["band_limit_hz"].tolist() == [4000.0, math.inf, math.inf]
+    # Speed and pitch move the band edge with the content; an augmented low-pass does not.
+    moved = from_path(manifest, crop_seconds=0.5, speed=(1.1, 1.1),
+                      augment=CropAugmentation(pitch_semitones=(-2.0, -2.0), band_limit_hz=(3000, 3000)))
+    assert moved[0]["band_limit_hz"] == pytest.approx(4000 * 1.1 * 2 ** (-2 / 12))
+    assert moved[1]["band_limit_hz"] == math.inf
+
+    manifest.write_text(json.dumps({**rows[0], "band_limit_hz": "4 kHz"}))
+    with pytest.raises(DataError, match="phone: band_limit_hz must be a positive number"):
+        from_path(manifest)

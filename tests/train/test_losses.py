@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
+from audiolatent.data.augment import lowpass
 from audiolatent.train.losses import (
     ADVERSARIAL_LOSSES,
     MultiResolutionMelLoss,
@@ -85,6 +88,67 @@ def test_shape_mismatch_raises(mel_loss):
         mel_loss(torch.zeros(1, 1, 100), torch.zeros(1, 1, 101))
     with pytest.raises(ValueError):
         MultiResolutionMelLoss(SAMPLE_RATE, (64, 128), (10,))
+
+
+# --- band-limited items (band_limit_hz) ------------------------------------------------------
+LIMIT = 4000.0
+
+
+@pytest.fixture(scope="module")
+def limited_losses(mel_loss):
+    stft = MultiResolutionSTFTLoss(fft_sizes=(512, 256, 128), hop_lengths=(64, 32, 16), window_lengths=(400, 200, 100),
+                                   sample_rate=SAMPLE_RATE)
+    return {"mel": mel_loss, "stft": stft,
+            "time_l1": lambda y, x, limits=None: time_l1(y, x, limits, sample_rate=SAMPLE_RATE)}
+
+
+def telephone_pair(batch: int = 1, n: int = 8000) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(reference, estimate, above)``: noise with nothing above 4 kHz, a reconstruction of it with a
+    small in-band error, and a 6.5 kHz tone, energy only above the limit, to add to the estimate."""
+    generator = torch.Generator().manual_seed(0)
+    reference = lowpass(0.3 * torch.randn(batch, 1, n, generator=generator), SAMPLE_RATE, LIMIT, transition=0.0)
+    error = lowpass(0.03 * torch.randn(batch, 1, n, generator=generator), SAMPLE_RATE, LIMIT, transition=0.0)
+    return reference, reference + error, tone(6500.0, amplitude=0.2, n=n).expand(batch, 1, n)
+
+
+@pytest.mark.parametrize("name", ["mel", "stft", "time_l1"])
+def test_band_limited_item_ignores_what_the_model_adds_above_its_limit(limited_losses, name):
+    loss = limited_losses[name]
+    reference, estimate, above = telephone_pair()
+    limited, unlimited = torch.tensor([LIMIT]), torch.tensor([math.inf])
+    base = loss(estimate, reference, limited)
+    assert base > 0
+    # Energy only above 4 kHz: the masked loss does not move (to window leakage), the full-band one does.
+    assert abs(float(loss(estimate + above, reference, limited) - base)) < 1e-3 * float(base)
+    assert loss(estimate + above, reference, unlimited) > 1.2 * loss(estimate, reference, unlimited)
+    # ... while an error below the limit still counts.
+    assert loss(estimate * 0.5, reference, limited) > 1.5 * base
+
+
+@pytest.mark.parametrize("name", ["mel", "stft", "time_l1"])
+def test_without_band_limited_items_the_loss_is_the_old_one(limited_losses, name):
+    loss = limited_losses[name]
+    reference, estimate, above = telephone_pair(batch=2)
+    estimate = estimate + above
+    old = loss(estimate, reference)
+    for limits in (torch.tensor([math.inf, math.inf]), torch.tensor([SAMPLE_RATE / 2, 1e9])):
+        assert torch.equal(loss(estimate, reference, limits), old)
+    # A mixed batch: the limited item ignores its 6.5 kHz tone, the other one is charged for it.
+    mixed = torch.tensor([LIMIT, math.inf])
+    quiet_first = torch.cat([estimate[:1] - above[:1], estimate[1:]])
+    quiet_second = torch.cat([estimate[:1], estimate[1:] - above[1:]])
+    full = loss(estimate, reference, mixed)
+    assert abs(float(loss(quiet_first, reference, mixed) - full)) < 1e-3 * float(full)
+    assert loss(quiet_second, reference, mixed) < 0.9 * full
+
+
+def test_band_limit_argument_errors(limited_losses):
+    reference, estimate, _ = telephone_pair(batch=2)
+    with pytest.raises(ValueError, match="one value per item"):
+        limited_losses["mel"](estimate, reference, torch.tensor([LIMIT]))
+    with pytest.raises(ValueError, match="needs the sample rate"):
+        MultiResolutionSTFTLoss()(estimate, reference, torch.tensor([LIMIT, LIMIT]))
+    assert MultiResolutionSTFTLoss()(estimate, reference, None) > 0
 
 
 def test_feature_matching():

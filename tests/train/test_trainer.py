@@ -5,6 +5,7 @@ RVQ 2 x 16) on three 0.5 s synthetic files, 0.1 s crops, batch 2, one thread."""
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -97,10 +98,13 @@ def test_resume_is_exact(dataset, tmp_path, balancer):
     config = tiny_config(steps=8, checkpoint_every=4, adversarial_start_step=3,
                          losses={"balancer": balancer, "mel_options": {"window_lengths": [64, 256], "n_mels": [16, 32]}})
     config["model"] = {**TINY_MODEL, "bottleneck": {**TINY_MODEL["bottleneck"], "quantizer_dropout": 0.5}}
-    # Augmented crops too: their speed and gain are drawn from (seed, epoch, index), so a resume sees the same.
-    config["data"] = {**config["data"], "speed": [0.9, 1.1], "gain_db": [-3.0, 3.0], "eval_split": None}
+    # Augmented crops too: every augmentation is drawn from (seed, epoch, index), so a resume sees the same.
+    config["data"] = {**config["data"], "speed": [0.9, 1.1], "gain_db": [-3.0, 3.0], "eval_split": None,
+                      "pitch_semitones": [-2.0, 2.0], "eq_db": 3.0, "reverb_rt60": [0.05, 0.2], "reverb_prob": 0.5,
+                      "noise_snr_db": [20.0, 40.0], "band_limit_hz": [3400.0, 7000.0], "band_limit_prob": 0.5}
     trainer, _ = train(config, dataset, tmp_path / "straight")
     assert trainer.train_set.speed == (0.9, 1.1) and trainer.train_set.gain_db == (-3.0, 3.0)
+    assert trainer.train_set.augment.pitch_semitones == (-2.0, 2.0) and trainer.train_set.augment.reverb_prob == 0.5
     train({**config, "steps": 4}, dataset, tmp_path / "resumed")
     train(config, dataset, tmp_path / "resumed", resume=True)
     straight, resumed = train_losses(tmp_path / "straight"), train_losses(tmp_path / "resumed")
@@ -269,6 +273,14 @@ def test_config_loading_and_overrides(tmp_path):
         load_train_config(train_yaml, ["data.speed=[0, 1.1]"])
     with pytest.raises(ConfigError, match=r"data\.gain_db must satisfy low <= high"):
         load_train_config(train_yaml, ["data.gain_db=[6, -6]"])
+    plain = load_train_config(train_yaml)
+    assert plain.data.augmentation() is None and plain.data.respect_band_limit  # defaults: no augmentation
+    more = load_train_config(train_yaml, ["data.pitch_semitones=[-3, 3]", "data.eq_db=6", "data.noise_prob=0.5"])
+    assert more.data.augmentation().pitch_semitones == (-3.0, 3.0) and more.data.augmentation().eq_db == 6.0
+    with pytest.raises(ConfigError, match=r"data\.noise_prob must be a probability"):
+        load_train_config(train_yaml, ["data.noise_prob=1.5"])
+    with pytest.raises(ConfigError, match=r"data\.band_limit_hz must satisfy 0 < low"):
+        load_train_config(train_yaml, ["data.band_limit_hz=[0, 4000]"])
 
 
 def test_bad_loss_options_are_config_errors_naming_the_field():
@@ -307,3 +319,33 @@ def test_every_packaged_recipe_loads():
         assert config.steps >= 1 and config.model, name
     aug = load_train_config("default-16k-aug")
     assert aug.data.speed == [0.9, 1.1] and aug.data.gain_db == [-6.0, 6.0] and aug.data.train_split == "train"
+    assert aug.data.augmentation() is None
+    voices = load_train_config("default-16k-voices-aug")
+    assert voices.data.eval_split == "valid" and voices.data.respect_band_limit and voices.model == aug.model
+    assert voices.data.augmentation().active and voices.steps == aug.steps and voices.losses == aug.losses
+
+
+def test_band_limited_files_reach_the_losses_and_the_evaluation(tmp_path, monkeypatch):
+    folder = write_dataset(tmp_path / "data")
+    manifest = folder / "manifest.jsonl"
+    manifest.write_text("\n".join(json.dumps({"path": f"tone{i}.wav", "split": "train", "band_limit_hz": limit})
+                                  for i, limit in enumerate([4000, None, 4000])))
+    seen = []
+    for respect in (True, False):
+        config = tiny_config(steps=2, eval_every=2, discriminators=[], checkpoint_every=0,
+                             data={**tiny_config()["data"], "batch_size": 3, "respect_band_limit": respect})
+        trainer = Trainer(load_train_config(config), [str(manifest)], tmp_path / f"run_{respect}", progress=False)
+        original = trainer.objective.reconstruction_losses
+
+        def spy(y, x, discriminators=None, band_limit_hz=None):
+            seen.append(None if band_limit_hz is None else sorted(band_limit_hz.tolist()))
+            return original(y, x, discriminators, band_limit_hz=band_limit_hz)
+
+        monkeypatch.setattr(trainer.objective, "reconstruction_losses", spy)
+        trainer.fit()
+        evals = [json.loads(line) for line in (tmp_path / f"run_{respect}" / "metrics.jsonl").read_text().splitlines()
+                 if '"test"' in line]
+        assert ("eval/mel_distance_in_band" in evals[-1]) == respect
+        if respect:
+            assert 0 < evals[-1]["eval/mel_distance_in_band"] != evals[-1]["eval/mel_distance"]
+    assert seen == [[4000.0, 4000.0, math.inf]] * 2 + [None] * 2

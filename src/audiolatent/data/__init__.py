@@ -1,11 +1,13 @@
 """Data: manifests, audio datasets with seeded crops, and the built-in corpus.
 
 See :mod:`audiolatent.data.manifest` for the manifest format, :mod:`audiolatent.data.datasets`
-for :class:`AudioDataset` and :func:`collate_audio`, :mod:`audiolatent.data.corpus` for
+for :class:`AudioDataset` and :func:`collate_audio`, :mod:`audiolatent.data.augment` for the crop
+augmentations, :mod:`audiolatent.data.corpus` for
 :func:`builtin_corpus`, :mod:`audiolatent.data.prepare` for manifests of corpora on disk
 (LibriSpeech, LibriTTS, VCTK, musdb18hq, any folder).
 """
 
+from audiolatent.data.augment import CropAugmentation
 from audiolatent.data.corpus import CORPUS_NAMES, builtin_corpus, corpus_root
 from audiolatent.data.datasets import (
     AUDIO_EXTENSIONS,
@@ -21,6 +23,7 @@ __all__ = [
     "AUDIO_EXTENSIONS",
     "CORPUS_NAMES",
     "AudioDataset",
+    "CropAugmentation",
     "DataError",
     "ManifestEntry",
     "builtin_corpus",

@@ -3,7 +3,7 @@
 An :class:`AudioDataset` item is a dict::
 
     {"audio": [C, N] float32, "length": valid samples (int), "offset": crop start (samples),
-     "sample_rate": Hz, "entry": ManifestEntry}
+     "sample_rate": Hz, "band_limit_hz": float, "entry": ManifestEntry}
 
 With ``crop_seconds=None`` an item is the whole file (``N == length``). With a crop, every
 item has exactly ``N = round(crop_seconds * sample_rate)`` samples: a random window of the file,
@@ -13,14 +13,23 @@ the order items are asked for; :meth:`AudioDataset.set_epoch` draws new windows.
 says where the window starts in the (resampled) file, so time-aligned labels such as
 ``entry.phones`` can be cropped the same way.
 
-Augmentation (training crops only, both off by default): ``speed=(lo, hi)`` plays each crop
+Augmentation (training crops only, all off by default): ``speed=(lo, hi)`` plays each crop
 at a speed factor ``f`` drawn uniformly from ``[lo, hi]`` (Kaldi-style speed perturbation: a
 window of ``round(N * f)`` samples is resampled with soxr to ``N``, which shifts pitch and
 formants by ``f`` and shortens or stretches time by ``1 / f``); ``gain_db=(lo, hi)`` scales it
 by ``10 ** (g / 20)`` with ``g`` drawn uniformly. The factors are functions of
 ``(seed, epoch, index)`` as the window is, so a resumed run sees the same crops. ``offset``
 stays in file samples; a sped-up item covers ``round(N * f)`` of them, so time-aligned labels
-map to item time by dividing by ``f``.
+map to item time by dividing by ``f``. ``augment=CropAugmentation(...)`` adds pitch shift,
+reverberation, noise, equalisation and band limiting (:mod:`audiolatent.data.augment`), drawn
+from the same ``(seed, epoch, index)``; the order is speed, those five, gain.
+
+Band limit. ``band_limit_hz`` is the highest frequency the item can hold: the manifest row's
+``band_limit_hz`` (e.g. 4000 for a telephone recording upsampled to 16 kHz), times the speed
+factor and the pitch-shift ratio, which move it; ``inf`` when the row has none. A band limit
+drawn by ``augment`` does not lower it: that is a property of the input the codec must
+reproduce, while the row's limit says what the recording lost (training losses ignore the
+frequencies above it, see :mod:`audiolatent.train.losses`).
 
 Constructing a dataset reads the manifest (or the soundfile headers of a folder) and never
 decodes audio. Example::
@@ -50,6 +59,7 @@ from torch.utils.data import Dataset
 
 from audiolatent.core.audio import audio_info, load_audio
 from audiolatent.core.errors import AudioError
+from audiolatent.data.augment import CropAugmentation, augmentation_range
 from audiolatent.data.manifest import DataError, ManifestEntry, read_manifest, split_of
 
 __all__ = ["AUDIO_EXTENSIONS", "AudioDataset", "audio_files", "augmentation_range", "collate_audio", "from_path",
@@ -121,6 +131,8 @@ class AudioDataset(Dataset):
         speed: ``(lo, hi)`` range of the speed factor of each crop (``0 < lo <= hi``), or None
             for no speed perturbation (see the module docstring). Needs ``crop_seconds``.
         gain_db: ``(lo, hi)`` range of the gain applied to each crop in dB, or None.
+        augment: the other crop augmentations (:class:`~audiolatent.data.augment.CropAugmentation`),
+            or None. Needs ``crop_seconds``.
 
     Raises:
         DataError: an unreadable source, bad arguments, or no entry left after filtering.
@@ -140,6 +152,7 @@ class AudioDataset(Dataset):
         cache: bool = False,
         speed: tuple[float, float] | None = None,
         gain_db: tuple[float, float] | None = None,
+        augment: CropAugmentation | None = None,
     ) -> None:
         if sample_rate is not None and (not isinstance(sample_rate, int) or sample_rate <= 0):
             raise DataError(f"sample_rate must be a positive integer or None, got {sample_rate!r}")
@@ -151,8 +164,10 @@ class AudioDataset(Dataset):
             raise DataError(f"max_files must be a positive integer or None, got {max_files!r}")
         speed = augmentation_range("speed", speed, positive=True)
         gain_db = augmentation_range("gain_db", gain_db, positive=False)
-        if (speed or gain_db) and crop_seconds is None:
-            raise DataError("speed and gain_db augment training crops: they need crop_seconds")
+        if augment is not None and not isinstance(augment, CropAugmentation):
+            raise DataError(f"augment must be a CropAugmentation or None, got {type(augment).__name__}")
+        if (speed or gain_db or augment is not None) and crop_seconds is None:
+            raise DataError("speed, gain_db and augment augment training crops: they need crop_seconds")
 
         if isinstance(source, str | os.PathLike):
             entries, name = entries_from_path(source), str(source)
@@ -176,6 +191,8 @@ class AudioDataset(Dataset):
                 raise DataError(f"{name}: no entries of {min_seconds} s or longer{in_split}")
         if max_files is not None:
             entries = entries[:max_files]
+        for entry in entries:
+            _band_limit(entry)  # a bad value fails here, not in the middle of training
 
         self.entries: list[ManifestEntry] = entries
         self.split = split
@@ -187,6 +204,7 @@ class AudioDataset(Dataset):
         self.cache = cache
         self.speed = speed
         self.gain_db = gain_db
+        self.augment = augment
         self._cache: dict[int, tuple[torch.Tensor, int]] = {}
 
     def __len__(self) -> int:
@@ -209,7 +227,7 @@ class AudioDataset(Dataset):
         entry = self.entries[index]
         if self.crop_seconds is None:
             audio, rate = self._whole(index)
-            return _item(audio, audio.shape[-1], 0, rate, entry)
+            return _item(audio, audio.shape[-1], 0, rate, entry, _band_limit(entry))
 
         factor, gain = self._augmentation(index)
         if not self.cache:
@@ -220,13 +238,13 @@ class AudioDataset(Dataset):
                 span = _span(crop, factor)
                 offset = self._crop_offset(index, info.frames, span)
                 window = self._read_window(entry.path, offset, min(span, info.frames - offset))
-                return self._finish(window, crop, factor, gain, offset, info.samplerate, entry)
+                return self._finish(index, window, crop, factor, gain, offset, info.samplerate)
 
         audio, rate = self._whole(index)
         crop = _seconds_to_samples(self.crop_seconds, rate)
         span = _span(crop, factor)
         offset = self._crop_offset(index, audio.shape[-1], span)
-        return self._finish(audio[:, offset : offset + span], crop, factor, gain, offset, rate, entry)
+        return self._finish(index, audio[:, offset : offset + span], crop, factor, gain, offset, rate)
 
     def _augmentation(self, index: int) -> tuple[float, float]:
         """``(speed factor, linear gain)`` of item ``index`` this epoch (``(1, 1)`` when off)."""
@@ -237,16 +255,22 @@ class AudioDataset(Dataset):
         gain = 10 ** (float(rng.uniform(*self.gain_db)) / 20) if self.gain_db else 1.0
         return factor, gain
 
-    @staticmethod
-    def _finish(window: torch.Tensor, crop: int, factor: float, gain: float, offset: int, rate: int,
-                entry: ManifestEntry) -> dict[str, Any]:
+    def _finish(self, index: int, window: torch.Tensor, crop: int, factor: float, gain: float, offset: int,
+                rate: int) -> dict[str, Any]:
+        """The item of ``window`` (file samples from ``offset``): sped up, augmented, scaled, padded."""
+        entry = self.entries[index]
+        band_limit = _band_limit(entry) * factor
         if factor != 1.0:
             # The window holds round(crop * factor) samples; read at rate * factor it lasts crop samples.
             out = soxr.resample(window.T.numpy(), rate * factor, rate)
             window = torch.from_numpy(np.ascontiguousarray(out.T, dtype=np.float32))[:, :crop]
+        if self.augment is not None:
+            params = self.augment.draw([self.seed, self.epoch, index])
+            window = self.augment.apply(window, rate, params)
+            band_limit *= params.pitch_ratio
         if gain != 1.0:
             window = window * gain
-        return _item(_pad(window, crop), window.shape[-1], offset, rate, entry)
+        return _item(_pad(window, crop), window.shape[-1], offset, rate, entry, band_limit)
 
     def _whole(self, index: int) -> tuple[torch.Tensor, int]:
         """The whole decoded, resampled file as ``([C, N], rate)``, from the cache if enabled."""
@@ -296,7 +320,8 @@ def collate_audio(items: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """Batch dataset items: zero-pad to the longest and stack.
 
     Returns ``{"audio": [B, C, N_max], "lengths": LongTensor [B] (valid samples),
-    "offsets": LongTensor [B], "sample_rate": int, "entries": [ManifestEntry] * B}``.
+    "offsets": LongTensor [B], "band_limit_hz": FloatTensor [B] (``inf``: none), "sample_rate": int,
+    "entries": [ManifestEntry] * B}``.
 
     Raises:
         DataError: an empty batch, or items with different sample rates or channel counts.
@@ -319,6 +344,7 @@ def collate_audio(items: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "audio": audio,
         "lengths": torch.tensor([item["length"] for item in items], dtype=torch.long),
         "offsets": torch.tensor([item["offset"] for item in items], dtype=torch.long),
+        "band_limit_hz": torch.tensor([item.get("band_limit_hz", math.inf) for item in items], dtype=torch.float32),
         "sample_rate": rates.pop(),
         "entries": [item["entry"] for item in items],
     }
@@ -335,8 +361,20 @@ def _entry_of_file(path: Path, entry_id: str) -> ManifestEntry:
     )
 
 
-def _item(audio: torch.Tensor, length: int, offset: int, rate: int, entry: ManifestEntry) -> dict[str, Any]:
-    return {"audio": audio, "length": int(length), "offset": int(offset), "sample_rate": int(rate), "entry": entry}
+def _item(audio: torch.Tensor, length: int, offset: int, rate: int, entry: ManifestEntry,
+          band_limit_hz: float) -> dict[str, Any]:
+    return {"audio": audio, "length": int(length), "offset": int(offset), "sample_rate": int(rate),
+            "band_limit_hz": float(band_limit_hz), "entry": entry}
+
+
+def _band_limit(entry: ManifestEntry) -> float:
+    """The manifest row's ``band_limit_hz`` (Hz, > 0), or ``inf`` when it has none."""
+    value = entry.extra.get("band_limit_hz")
+    if value is None:
+        return math.inf
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        raise DataError(f"{entry.id}: band_limit_hz must be a positive number of Hz or null, got {value!r}")
+    return float(value)
 
 
 def _pad(window: torch.Tensor, n: int) -> torch.Tensor:
@@ -348,25 +386,6 @@ def _pad(window: torch.Tensor, n: int) -> torch.Tensor:
 def _span(crop: int, factor: float) -> int:
     """Samples of the file that a crop of ``crop`` samples at speed ``factor`` consumes."""
     return max(1, int(math.floor(crop * factor + 0.5)))
-
-
-def augmentation_range(name: str, value: Any, positive: bool) -> tuple[float, float] | None:
-    """``value`` as a ``(low, high)`` augmentation range, or None; the one check of ``speed``
-    (``positive``) and ``gain_db`` ranges, for :class:`AudioDataset` and training configs.
-
-    Raises:
-        DataError: not a pair of finite numbers with ``low <= high`` (and ``low > 0`` if ``positive``).
-    """
-    if value is None:
-        return None
-    if not (isinstance(value, list | tuple) and len(value) == 2
-            and all(isinstance(v, int | float) and not isinstance(v, bool) for v in value)):
-        raise DataError(f"{name} must be a (low, high) pair of numbers or None, got {value!r}")
-    lo, hi = float(value[0]), float(value[1])
-    if not (math.isfinite(lo) and math.isfinite(hi) and lo <= hi) or (positive and lo <= 0):
-        bound = "0 < low <= high" if positive else "low <= high, both finite"
-        raise DataError(f"{name} must satisfy {bound}, got {value!r}")
-    return lo, hi
 
 
 def _seconds_to_samples(seconds: float, rate: int) -> int:

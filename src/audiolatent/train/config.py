@@ -22,12 +22,12 @@ works either way. The resolved config is what ``run.json`` and checkpoints recor
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from audiolatent.core.config import apply_overrides, from_dict, load_yaml, resolve_config
 from audiolatent.core.errors import ConfigError
-from audiolatent.data.datasets import augmentation_range
+from audiolatent.data.augment import CropAugmentation, augmentation_range
 from audiolatent.data.manifest import DataError
 
 __all__ = [
@@ -57,8 +57,21 @@ class DataConfig:
         speed: ``[low, high]`` speed-perturbation range of the training crops (e.g. ``[0.9, 1.1]``:
             pitch, formants and tempo move together, Kaldi-style), or ``null`` for none.
         gain_db: ``[low, high]`` random gain of the training crops in dB, or ``null``.
-            Both augment training crops only, never the held-out evaluation
-            (see :class:`~audiolatent.data.AudioDataset`).
+        pitch_semitones: ``[low, high]`` pitch shift of the training crops in semitones, tempo
+            kept (phase vocoder + resampling), or ``null``.
+        eq_db: largest boost or cut (dB) of a random smooth equaliser (gains at octave-spaced
+            control frequencies from 125 Hz), or ``null``.
+        band_limit_hz: ``[low, high]`` cutoff of a random zero-phase low-pass (e.g. ``[3400, 7000]``), or ``null``.
+        noise_snr_db: ``[low, high]`` SNR of added white or pink noise in dB, or ``null``.
+        reverb_rt60: ``[low, high]`` RT60 (seconds) of a synthetic room impulse response, or ``null``;
+            ``reverb_drr_db``: its direct-to-reverberant ratio range in dB.
+        pitch_prob, eq_prob, band_limit_prob, noise_prob, reverb_prob: probability that a crop gets
+            that augmentation when its range is set (default 1).
+            Every augmentation applies to training crops only, never to the held-out evaluation
+            (see :class:`~audiolatent.data.AudioDataset` and :mod:`audiolatent.data.augment`).
+        respect_band_limit: the reconstruction losses ignore the frequencies above a file's
+            ``band_limit_hz`` (a manifest field, e.g. 4000 for 8 kHz telephone sources) for that file's
+            crops (see :mod:`audiolatent.train.losses`); ``false``: every loss sees the whole band.
     """
 
     crop_seconds: float = 1.0
@@ -71,6 +84,27 @@ class DataConfig:
     cache: bool = False
     speed: list[float] | None = None
     gain_db: list[float] | None = None
+    pitch_semitones: list[float] | None = None
+    pitch_prob: float = 1.0
+    eq_db: float | None = None
+    eq_prob: float = 1.0
+    band_limit_hz: list[float] | None = None
+    band_limit_prob: float = 1.0
+    noise_snr_db: list[float] | None = None
+    noise_prob: float = 1.0
+    reverb_rt60: list[float] | None = None
+    reverb_drr_db: list[float] = field(default_factory=lambda: [0.0, 10.0])
+    reverb_prob: float = 1.0
+    respect_band_limit: bool = True
+
+    def augmentation(self) -> CropAugmentation | None:
+        """The :class:`~audiolatent.data.augment.CropAugmentation` of these keys, or None when all are off.
+
+        Raises:
+            DataError: a bad range or probability.
+        """
+        names = [f.name for f in fields(CropAugmentation)]
+        return CropAugmentation.from_options({name: getattr(self, name) for name in names})
 
 
 @dataclass
@@ -194,6 +228,10 @@ class TrainConfig:
                 augmentation_range(f"data.{name}", getattr(self.data, name), positive=name == "speed")
             except DataError as exc:
                 raise ConfigError(str(exc)) from None
+        try:
+            self.data.augmentation()
+        except DataError as exc:  # its messages start with the field's name
+            raise ConfigError(f"data.{exc}") from None
         if not isinstance(self.model, dict) or not self.model:
             raise ConfigError("model: give the codec config (a mapping, or the path of a codec YAML file)")
         if not isinstance(self.discriminators, list) or not all(isinstance(d, dict) for d in self.discriminators):

@@ -16,6 +16,18 @@ be a multiple of any hop.
 * :func:`generator_adversarial_loss`, :func:`discriminator_adversarial_loss` — hinge (EnCodec)
   or least-squares (LSGAN, Mao et al. 2017; HiFi-GAN, DAC) objectives over the logits of every
   sub-discriminator, picked by name from :data:`ADVERSARIAL_LOSSES`.
+
+Band limits. The three reconstruction losses take ``band_limit_hz``: a ``[B]`` tensor of each
+item's highest valid frequency in Hz (``inf``: the whole band; see ``band_limit_hz`` in
+:mod:`audiolatent.data.datasets`), for training items such as 8 kHz telephone recordings
+upsampled to 16 kHz, whose empty 4-8 kHz band must not teach the codec to drop it. For such an
+item the mel and STFT losses ignore every STFT bin above its limit: those bins are zeroed in
+both signals before the mel filterbank, and mel bands (or STFT bins) lying wholly above the limit
+leave the average, which is taken over the remaining (item, frame, band) terms of the batch, so a
+bin below the limit weighs what it weighs for a full-band item. ``time_l1`` compares both signals
+after a brick-wall zero-phase low-pass at the item's limit (:func:`audiolatent.data.augment.lowpass`),
+so it still checks the waveform below it. With no item limited below Nyquist (or
+``band_limit_hz=None``) each loss is computed exactly as without the argument.
 """
 
 from __future__ import annotations
@@ -26,6 +38,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from audiolatent.data.augment import lowpass
 from audiolatent.nn.melscale import mel_filterbank
 
 __all__ = [
@@ -58,6 +71,35 @@ def _check_pair(estimate: torch.Tensor, reference: torch.Tensor) -> None:
         )
 
 
+def _row_limits(band_limit_hz: torch.Tensor | None, estimate: torch.Tensor, sample_rate: int | None) -> torch.Tensor | None:
+    """Band limit (Hz) of every row ``[B * C]`` of ``estimate [B, C, N]``, or None when no item of
+    the batch is limited below Nyquist (the loss is then the unmasked one)."""
+    if band_limit_hz is None:
+        return None
+    if sample_rate is None:
+        raise ValueError("band_limit_hz needs the sample rate: build the loss with sample_rate=")
+    limits = torch.as_tensor(band_limit_hz, dtype=torch.float32, device=estimate.device).reshape(-1)
+    if limits.numel() != estimate.shape[0]:
+        raise ValueError(f"band_limit_hz must hold one value per item ({estimate.shape[0]}), got {limits.numel()}")
+    if not bool((limits < sample_rate / 2).any()):
+        return None
+    return limits.repeat_interleave(estimate.shape[1])
+
+
+def _bins_below(limits: torch.Tensor, n_fft: int, sample_rate: int) -> torch.Tensor:
+    """``[R, n_fft // 2 + 1]`` float mask: 1 where the bin's centre frequency is at most the row's limit."""
+    freqs = torch.arange(n_fft // 2 + 1, device=limits.device, dtype=torch.float32) * (sample_rate / n_fft)
+    return (freqs[None, :] <= limits[:, None]).float()
+
+
+def _l1(estimate: torch.Tensor, reference: torch.Tensor, weight: torch.Tensor | None) -> torch.Tensor:
+    """Mean absolute difference, or its average over the terms where the 0/1 ``weight`` (broadcast) is 1."""
+    if weight is None:
+        return F.l1_loss(estimate, reference)
+    weight = weight.expand_as(estimate)
+    return ((estimate - reference).abs() * weight).sum() / weight.sum().clamp_min(1.0)
+
+
 class MultiResolutionMelLoss(nn.Module):
     """Sum over window lengths of the L1 distance between log10 mel magnitudes (DAC's mel loss).
 
@@ -70,7 +112,9 @@ class MultiResolutionMelLoss(nn.Module):
 
     and the loss is ``sum_i loss_i`` (DAC sums resolutions; its defaults are the ones here,
     with ``mag_weight=0``). Windows and filterbanks are precomputed as non-persistent buffers
-    (they follow ``.to(device)`` but stay out of checkpoints).
+    (they follow ``.to(device)`` but stay out of checkpoints). ``band_limit_hz`` (``[B]`` Hz, see the
+    module docstring) drops every STFT bin above an item's limit, and the mel bands whose lowest
+    bin lies above it.
 
     Args:
         sample_rate: Hz, for the filterbank.
@@ -117,31 +161,46 @@ class MultiResolutionMelLoss(nn.Module):
                 mel_scale=mel_scale, norm=norm,
             )
             self.register_buffer(f"filterbank_{i}", fb, persistent=False)
+            # Lowest frequency each mel band reads (0 for an empty band, which then always counts).
+            freqs = torch.arange(fb.shape[1], dtype=torch.float32) * (self.sample_rate / win)
+            lowest = torch.where(fb > 0, freqs, torch.inf).amin(dim=1)
+            self.register_buffer(f"band_low_hz_{i}", torch.where(torch.isinf(lowest), 0.0, lowest), persistent=False)
 
-    def mel_magnitudes(self, audio: torch.Tensor) -> list[torch.Tensor]:
-        """Linear mel magnitudes of ``[B, C, N]`` audio, one ``[B * C, T_i, n_mels[i]]`` per resolution."""
+    def mel_magnitudes(self, audio: torch.Tensor, limits: torch.Tensor | None = None) -> list[torch.Tensor]:
+        """Linear mel magnitudes of ``[B, C, N]`` audio, one ``[B * C, T_i, n_mels[i]]`` per resolution.
+
+        ``limits`` (``[B * C]`` Hz): STFT bins above a row's limit are zeroed before the filterbank.
+        """
         out = []
         for i, (win, hop) in enumerate(zip(self.window_lengths, self.hop_lengths)):
             spec = stft(audio, win, hop, getattr(self, f"window_{i}")).abs()
+            if limits is not None:
+                spec = spec * _bins_below(limits, win, self.sample_rate)[:, :, None]
             # [B*C, T, F] @ [F, M] runs as one matrix product; fb @ spec would be a batched one.
             out.append(torch.matmul(spec.transpose(1, 2), getattr(self, f"filterbank_{i}").T))
         return out
 
-    def forward(self, estimate: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
-        """Scalar loss between ``estimate`` and ``reference``, both ``[B, C, N]``."""
+    def forward(self, estimate: torch.Tensor, reference: torch.Tensor,
+                band_limit_hz: torch.Tensor | None = None) -> torch.Tensor:
+        """Scalar loss between ``estimate`` and ``reference``, both ``[B, C, N]``; ``band_limit_hz``: ``[B]`` Hz or None."""
         _check_pair(estimate, reference)
+        limits = _row_limits(band_limit_hz, estimate, self.sample_rate)
         # One STFT pass over both signals halves the number of kernel launches.
-        mels = self.mel_magnitudes(torch.cat([estimate, reference], dim=0))
+        mels = self.mel_magnitudes(torch.cat([estimate, reference], dim=0),
+                                   None if limits is None else limits.repeat(2))
         half = estimate.shape[0] * estimate.shape[1]
         loss = estimate.new_zeros(())
-        for mel in mels:
+        for i, mel in enumerate(mels):
             mel_est, mel_ref = mel[:half], mel[half:]
+            bands = None  # [B * C, 1, n_mels]: 1 for the mel bands that start at or below the row's limit
+            if limits is not None:
+                bands = (getattr(self, f"band_low_hz_{i}")[None, None, :] <= limits[:, None, None]).float()
             if self.log_weight:
                 log_est = mel_est.clamp_min(self.clamp_eps).pow(self.power).log10()
                 log_ref = mel_ref.clamp_min(self.clamp_eps).pow(self.power).log10()
-                loss = loss + self.log_weight * F.l1_loss(log_est, log_ref)
+                loss = loss + self.log_weight * _l1(log_est, log_ref, bands)
             if self.mag_weight:
-                loss = loss + self.mag_weight * F.l1_loss(mel_est, mel_ref)
+                loss = loss + self.mag_weight * _l1(mel_est, mel_ref, bands)
         return loss
 
 
@@ -157,6 +216,8 @@ class MultiResolutionSTFTLoss(nn.Module):
 
     Defaults are Parallel WaveGAN's three resolutions (Yamamoto et al. 2020, Table 1 at 24 kHz).
     Spectral convergence of a silent reference is taken against ``||S_ref||_F`` floored at ``eps``.
+    ``sample_rate`` (Hz) is needed only for ``band_limit_hz`` (module docstring), which keeps both
+    norms and the log-magnitude average to the bins at or below each item's limit.
     """
 
     def __init__(
@@ -167,6 +228,7 @@ class MultiResolutionSTFTLoss(nn.Module):
         sc_weight: float = 1.0,
         mag_weight: float = 1.0,
         eps: float = 1e-7,
+        sample_rate: int | None = None,
     ) -> None:
         super().__init__()
         if not (len(fft_sizes) == len(hop_lengths) == len(window_lengths)) or not fft_sizes:
@@ -179,29 +241,46 @@ class MultiResolutionSTFTLoss(nn.Module):
         self.sc_weight = sc_weight
         self.mag_weight = mag_weight
         self.eps = eps
+        self.sample_rate = sample_rate
         for i, win in enumerate(window_lengths):
             self.register_buffer(f"window_{i}", torch.hann_window(int(win)), persistent=False)
 
-    def forward(self, estimate: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
-        """Scalar loss between ``estimate`` and ``reference``, both ``[B, C, N]``."""
+    def forward(self, estimate: torch.Tensor, reference: torch.Tensor,
+                band_limit_hz: torch.Tensor | None = None) -> torch.Tensor:
+        """Scalar loss between ``estimate`` and ``reference``, both ``[B, C, N]``; ``band_limit_hz``: ``[B]`` Hz or None."""
         _check_pair(estimate, reference)
+        limits = _row_limits(band_limit_hz, estimate, self.sample_rate)
         both = torch.cat([estimate, reference], dim=0)
         half = estimate.shape[0] * estimate.shape[1]
         loss = estimate.new_zeros(())
         for i, (n_fft, hop) in enumerate(zip(self.fft_sizes, self.hop_lengths)):
             mag = stft(both, n_fft, hop, getattr(self, f"window_{i}")).abs()
             mag_est, mag_ref = mag[:half], mag[half:]
+            keep = None if limits is None else _bins_below(limits, n_fft, self.sample_rate)[:, :, None]
+            if keep is not None:
+                mag_est, mag_ref = mag_est * keep, mag_ref * keep
             sc = torch.linalg.vector_norm(mag_ref - mag_est, dim=(1, 2)) / torch.linalg.vector_norm(
                 mag_ref, dim=(1, 2)
             ).clamp_min(self.eps)
-            log_l1 = F.l1_loss(mag_est.clamp_min(self.eps).log(), mag_ref.clamp_min(self.eps).log())
+            log_l1 = _l1(mag_est.clamp_min(self.eps).log(), mag_ref.clamp_min(self.eps).log(), keep)
             loss = loss + self.sc_weight * sc.mean() + self.mag_weight * log_l1
         return loss / len(self.fft_sizes)
 
 
-def time_l1(estimate: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
-    """Mean absolute difference of ``[B, C, N]`` waveforms (EnCodec's time-domain loss ``l_t``)."""
+def time_l1(estimate: torch.Tensor, reference: torch.Tensor, band_limit_hz: torch.Tensor | None = None,
+            sample_rate: int | None = None) -> torch.Tensor:
+    """Mean absolute difference of ``[B, C, N]`` waveforms (EnCodec's time-domain loss ``l_t``).
+
+    ``band_limit_hz`` (``[B]`` Hz, with ``sample_rate``): the rows of a limited item are compared
+    after a brick-wall zero-phase low-pass at its limit (module docstring).
+    """
     _check_pair(estimate, reference)
+    limits = _row_limits(band_limit_hz, estimate, sample_rate)
+    if limits is not None:
+        limits = limits.reshape(estimate.shape[:2])
+        limited = (limits < sample_rate / 2)[..., None]
+        estimate = torch.where(limited, lowpass(estimate, sample_rate, limits, transition=0.0), estimate)
+        reference = torch.where(limited, lowpass(reference, sample_rate, limits, transition=0.0), reference)
     return F.l1_loss(estimate, reference)
 
 

@@ -44,8 +44,8 @@ __all__ = ["CodecObjective", "BOTTLENECK_LOSSES"]
 BOTTLENECK_LOSSES = ("commitment", "codebook", "kl", "entropy")
 
 
-def _build_loss(field: str, cls: type[nn.Module], options: object, *args: object) -> nn.Module:
-    """``cls(*args, **options)``; a bad ``losses.<field>`` is a :class:`ConfigError` naming it."""
+def _build_loss(field: str, cls: type[nn.Module], options: object, sample_rate: int) -> nn.Module:
+    """``cls(sample_rate=sample_rate, **options)``; a bad ``losses.<field>`` is a :class:`ConfigError` naming it."""
     if not isinstance(options, dict):
         raise ConfigError(f"losses.{field}: expected a mapping of {cls.__name__} arguments, got {options!r}")
     accepted = [p for p in inspect.signature(cls.__init__).parameters if p not in ("self", "sample_rate")]
@@ -54,7 +54,7 @@ def _build_loss(field: str, cls: type[nn.Module], options: object, *args: object
         raise ConfigError(f"losses.{field}: unknown option(s) {unknown}; {cls.__name__} accepts {accepted}"
                           " (in --set, write YAML mappings with a space after each colon: {sc_weight: 1.0})")
     try:
-        return cls(*args, **options)
+        return cls(sample_rate=sample_rate, **options)
     except (TypeError, ValueError) as error:
         raise ConfigError(f"losses.{field}: {error}") from error
 
@@ -74,12 +74,14 @@ class CodecObjective(nn.Module):
         super().__init__()
         self.config = config
         self.mel = _build_loss("mel_options", MultiResolutionMelLoss, config.mel_options, sample_rate) if config.mel > 0 else None
-        self.stft = _build_loss("stft_options", MultiResolutionSTFTLoss, config.stft_options) if config.stft > 0 else None
+        self.stft = (_build_loss("stft_options", MultiResolutionSTFTLoss, config.stft_options, sample_rate)
+                     if config.stft > 0 else None)
         names = ["mel", "stft", "time_l1"] + (["adversarial", "feature_matching"] if adversarial else [])
         weights = {name: getattr(config, name) for name in names if getattr(config, name) > 0}
         if not weights:
             raise ValueError("losses: every reconstruction weight is 0; set at least mel, stft or time_l1")
         self.reconstruction_weights = weights
+        self.sample_rate = sample_rate
         self.combiner = LossCombiner(weights, mode="balancer" if config.balancer else "sum", reduce_norms=reduce_norms)
 
     @property
@@ -87,20 +89,22 @@ class CodecObjective(nn.Module):
         """Whether any GAN loss has a positive weight."""
         return any(name in self.reconstruction_weights for name in ("adversarial", "feature_matching"))
 
-    def reconstruction_losses(self, y: torch.Tensor, x: torch.Tensor,
-                              discriminators: nn.Module | None = None) -> dict[str, torch.Tensor]:
+    def reconstruction_losses(self, y: torch.Tensor, x: torch.Tensor, discriminators: nn.Module | None = None,
+                              band_limit_hz: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """Unweighted losses of ``y`` against ``x`` (both ``[B, C, N]`` float32).
 
         ``discriminators`` (unwrapped, parameters frozen by the caller) adds ``adversarial``
         and ``feature_matching``; None = reconstruction only (GAN off or still warming up).
+        ``band_limit_hz`` (``[B]`` Hz, ``inf`` = none): mel, stft and time_l1 ignore what lies
+        above each item's limit (:mod:`audiolatent.train.losses`); the GAN losses see the whole band.
         """
         losses: dict[str, torch.Tensor] = {}
         if self.mel is not None:
-            losses["mel"] = self.mel(y, x)
+            losses["mel"] = self.mel(y, x, band_limit_hz)
         if self.stft is not None:
-            losses["stft"] = self.stft(y, x)
+            losses["stft"] = self.stft(y, x, band_limit_hz)
         if "time_l1" in self.reconstruction_weights:
-            losses["time_l1"] = time_l1(y, x)
+            losses["time_l1"] = time_l1(y, x, band_limit_hz, self.sample_rate)
         if discriminators is not None and self.adversarial_active:
             batch = x.shape[0]
             logits, features = discriminators(torch.cat([x, y]))

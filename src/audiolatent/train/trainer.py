@@ -3,7 +3,9 @@
 One optimiser step (``Trainer._step``), on every rank:
 
 1. ``out = codec(x)`` for a batch ``x [B, C, N]`` (B = ``data.batch_size`` per rank); losses of
-   ``y = out["audio"]`` (:class:`~audiolatent.train.objective.CodecObjective`); with the GAN on
+   ``y = out["audio"]`` (:class:`~audiolatent.train.objective.CodecObjective`; with
+   ``data.respect_band_limit`` the reconstruction losses ignore what lies above each item's
+   ``band_limit_hz``); with the GAN on
    (discriminators configured, ``step >= adversarial_start_step``) also the discriminator loss
    on ``(x, y.detach())``;
 2. one all-reduce of two flags: *some rank has a non-finite loss* and *some rank was asked to
@@ -191,7 +193,7 @@ class Trainer:
             raise DataError("no training data: pass --data MANIFEST_OR_FOLDER")
         common = dict(sample_rate=self.codec.sample_rate, seed=self.config.seed, cache=cfg.cache)
         train = AudioDataset(entries, split=cfg.train_split, crop_seconds=cfg.crop_seconds, speed=cfg.speed,
-                             gain_db=cfg.gain_db, **common)
+                             gain_db=cfg.gain_db, augment=cfg.augmentation(), **common)
         notices, evaluation = [], None
         if self.config.eval_every > 0 and self.ctx.is_main:
             try:
@@ -292,6 +294,7 @@ class Trainer:
     def _step(self, batch: dict) -> dict[str, float] | None:
         """One optimiser step (see the module docstring); metrics, or None if it was skipped."""
         x = batch["audio"].to(self.device, non_blocking=True)
+        band_limit = batch["band_limit_hz"].to(self.device) if self.config.data.respect_band_limit else None
         gan = self.use_gan and self.step >= self.config.adversarial_start_step
         self.optimizer.zero_grad(set_to_none=True)
         with self._autocast():
@@ -300,7 +303,8 @@ class Trainer:
         if gan:
             self.discriminators.requires_grad_(False)
         with self._autocast():
-            losses = self.objective.reconstruction_losses(y, x, self.discriminators if gan else None)
+            losses = self.objective.reconstruction_losses(y, x, self.discriminators if gan else None,
+                                                          band_limit_hz=band_limit)
         if gan:
             self.discriminators.requires_grad_(True)
         losses = {k: v.float() for k, v in losses.items()}
@@ -402,7 +406,8 @@ class Trainer:
             return {}
         samples = self.out / "samples" / f"step_{self.step:06d}" if self.config.n_samples else None
         batch = self.config.data.batch_size if self.config.data.eval_crop_seconds else 1
-        metrics = evaluate(self.codec, self.eval_set, self.device, batch, self.config.n_samples, samples)
+        metrics = evaluate(self.codec, self.eval_set, self.device, batch, self.config.n_samples, samples,
+                           respect_band_limit=self.config.data.respect_band_limit)
         self.logger.log(self.step, metrics, split="test")
         return metrics
 

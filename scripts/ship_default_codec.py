@@ -47,7 +47,7 @@ def read_metrics(run: Path) -> tuple[list[dict], list[dict]]:
     train, held_out = [], []
     for line in (run / "metrics.jsonl").read_text().splitlines():
         record = json.loads(line)
-        (held_out if record.get("split") == "test" else train).append(record)
+        (train if record.get("split") == "train" else held_out).append(record)  # evaluations carry their split
     return train, held_out
 
 

@@ -87,7 +87,9 @@ def test_loss_falls_and_writes_run_folder(dataset, tmp_path):
         load_tokenizer(str(out))
     run = json.loads((out / "run.json").read_text())
     assert run["config"]["steps"] == 30 and "torch" in run["environment"]
-    evals = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines() if '"test"' in line]
+    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    evals = [r for r in records if r["split"] != "train"]
+    assert {e["split"] for e in evals} == {"all"}  # eval_split None: scored on every file, and labelled so
     assert [e["step"] for e in evals] == [15, 30] and "eval/usage/1" in evals[0] and evals[0]["eval/mel_distance"] > 0
     assert sorted(p.name for p in (out / "samples" / "step_000015").iterdir()) == ["00_tone0.ref.wav", "00_tone0.wav"]
 
@@ -343,8 +345,8 @@ def test_band_limited_files_reach_the_losses_and_the_evaluation(tmp_path, monkey
 
         monkeypatch.setattr(trainer.objective, "reconstruction_losses", spy)
         trainer.fit()
-        evals = [json.loads(line) for line in (tmp_path / f"run_{respect}" / "metrics.jsonl").read_text().splitlines()
-                 if '"test"' in line]
+        evals = [r for r in map(json.loads, (tmp_path / f"run_{respect}" / "metrics.jsonl").read_text().splitlines())
+                 if r["split"] != "train"]
         assert ("eval/mel_distance_in_band" in evals[-1]) == respect
         if respect:
             assert 0 < evals[-1]["eval/mel_distance_in_band"] != evals[-1]["eval/mel_distance"]

@@ -116,7 +116,7 @@ def add_lm_parsers(subparsers: argparse._SubParsersAction) -> None:
         "train", help="train a token or continuous LM on a tokenizer's latents",
         description="Encode DATA with TOKENIZER (cached on disk) and train an LM on the latents. Writes "
         "OUT/checkpoints/step_*/ (lm_config.yaml, model.safetensors, trainer_state.pt), OUT/latest, "
-        "OUT/metrics.jsonl (held-out bits/s or NLL/s as split=test), OUT/run.json. SIGTERM or Ctrl-C writes a "
+        "OUT/metrics.jsonl (held-out bits/s or NLL/s, split = the eval split), OUT/run.json. SIGTERM or Ctrl-C writes a "
         "checkpoint and exits 0. Multi-GPU: torchrun --nproc_per_node N -m audiolatent lm train ...",
         epilog=tokenizer_names_epilog(), formatter_class=NameFriendlyHelpFormatter,
     )

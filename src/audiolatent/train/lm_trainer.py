@@ -403,7 +403,7 @@ class LMTrainer:
             if r["nll_per_second"] is not None:
                 metrics.update({"eval/nll_per_second": r["nll_per_second"], "eval/nll_per_frame": r["nll_per_frame"],
                                 "eval/predictive_nats_per_second": r["predictive_nats_per_second"]})
-        self.logger.log(self.step, metrics, split="test")
+        self.logger.log(self.step, metrics, split=self.config.data.eval_split or "all")  # the split it scored
         return metrics
 
     # --- the loop ----------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """What a training run writes besides checkpoints: metrics.jsonl, TensorBoard events, progress bar.
 
-* ``OUT/metrics.jsonl``: one JSON object per line, ``{"step": int, "split": "train"|"test", ...}``
+* ``OUT/metrics.jsonl``: one JSON object per line, ``{"step": int, "split": "train"|<the eval split>, ...}``
   with the scalars of that log step (losses, ``lr``, ``grad_norm``, ``steps_per_second``,
   ``nonfinite_steps``; evaluation: ``eval/mel_distance``, ``eval/usage/<layer>``, ...). On
   resume, lines after the resumed step (from a run that went further before it was killed) are

@@ -408,7 +408,7 @@ class Trainer:
         batch = self.config.data.batch_size if self.config.data.eval_crop_seconds else 1
         metrics = evaluate(self.codec, self.eval_set, self.device, batch, self.config.n_samples, samples,
                            respect_band_limit=self.config.data.respect_band_limit)
-        self.logger.log(self.step, metrics, split="test")
+        self.logger.log(self.step, metrics, split=self.config.data.eval_split or "all")  # the split it scored
         return metrics
 
     def fit(self) -> dict:

@@ -126,3 +126,19 @@ def test_seanet_inference_path_runs_under_cpu_autocast(kwargs):
             audio = decoder(encoder(x))
     assert audio.shape == reference.shape
     assert (audio.float() - reference).abs().max() <= 0.05 * reference.abs().max()  # bf16 rounding, not a wrong path
+
+
+@pytest.mark.parametrize("accumulate", [False, True])
+def test_pointwise_gemm_writes_the_conv_into_the_buffer(accumulate):
+    from audiolatent.nn.seanet import _pointwise_gemm
+
+    torch.manual_seed(0)
+    conv = StreamingConv1d(6, 4, 1).eval()
+    x, start = to_time_major(torch.randn(2, 6, 30)), to_time_major(torch.randn(2, 4, 30))
+    expected = conv(x) + (start if accumulate else 0)
+    out = start.clone()
+    with torch.no_grad():
+        assert _pointwise_gemm(conv, x, out, accumulate)  # the GEMM path is taken, not skipped
+        assert not _pointwise_gemm(StreamingConv1d(6, 4, 3).eval(), x, out.clone(), accumulate)  # not 1x1
+    assert (out - expected.detach()).abs().max() <= TOL
+    assert not _pointwise_gemm(conv, x, out, accumulate)  # gradients on: refused

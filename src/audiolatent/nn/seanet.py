@@ -145,13 +145,11 @@ class ResidualUnit(StreamingModule):
         act, conv, act_hidden, conv_out = self.block
         a = act(x)
         h = activate_(act_hidden, conv(a))
-        owned = a.untyped_storage().data_ptr() != x.untyped_storage().data_ptr()
-        y = _pointwise_into(conv_out, h, a) if owned and a.shape == x.shape else None
-        if y is None:
-            y = conv_out(h)
+        # the first activation's buffer is dead once conv has read it: the 1x1 conv writes there
+        y = a if _owns(a, x) and _pointwise_gemm(conv_out, h, a, accumulate=False) else conv_out(h)
         if isinstance(self.shortcut, nn.Identity):
             return y.add_(x)
-        if _accumulate_pointwise(self.shortcut, x, y):
+        if _pointwise_gemm(self.shortcut, x, y, accumulate=True):
             return y
         return y.add_(self.shortcut(x))
 
@@ -379,31 +377,13 @@ def _run_layers(layers: nn.Sequential, x: torch.Tensor) -> torch.Tensor:
             x = activate_(layer, x)
             continue
         y = layer(x)
-        owned = y.untyped_storage().data_ptr() != x.untyped_storage().data_ptr()
-        x = y
+        owned, x = _owns(y, x), y
     return x
 
 
-def _is_pointwise(conv: nn.Module, x: torch.Tensor) -> bool:
-    """A 1x1 conv that a hand-written GEMM may replace on ``x`` (see :func:`plain_gemm_ok`)."""
-    return (isinstance(conv, StreamingConv1d) and conv.kernel_size == 1 and conv.stride == 1 and conv.groups == 1
-            and not conv.is_streaming and plain_gemm_ok(x))
-
-
-def _pointwise_into(conv: nn.Module, x: torch.Tensor, out: torch.Tensor) -> torch.Tensor | None:
-    """``conv(x)`` for a 1x1 conv on time-major tensors, written into ``out`` (a dead buffer of the
-    output's shape) as one GEMM per signal; None (nothing done) when not applicable."""
-    if not (_is_pointwise(conv, x) and is_time_major(x) and _dense_time_major(out)
-            and out.shape == (x.shape[0], conv.out_channels, x.shape[-1])):
-        return None
-    weight, bias = conv.weight[:, :, 0], conv.conv.bias  # [C_out, C_in]
-    for b in range(x.shape[0]):
-        rows = out[b].t()  # [T, C_out], contiguous
-        if bias is None:
-            torch.mm(x[b].t(), weight.t(), out=rows)
-        else:
-            torch.addmm(bias, x[b].t(), weight.t(), out=rows)
-    return out
+def _owns(y: torch.Tensor, x: torch.Tensor) -> bool:
+    """Whether ``y`` lives in its own storage, not in ``x``'s (a layer's fresh output, not a view)."""
+    return y.untyped_storage().data_ptr() != x.untyped_storage().data_ptr()
 
 
 def _dense_time_major(x: torch.Tensor) -> bool:
@@ -411,14 +391,23 @@ def _dense_time_major(x: torch.Tensor) -> bool:
     return is_time_major(x) and x[0].t().is_contiguous()
 
 
-def _accumulate_pointwise(shortcut: nn.Module, x: torch.Tensor, y: torch.Tensor) -> bool:
-    """``y += shortcut(x)`` for a 1x1-conv shortcut on time-major tensors, as one in-place GEMM
-    per signal (no buffer for the shortcut's output); False (nothing done) when not applicable."""
-    if not (_is_pointwise(shortcut, x) and is_time_major(x) and _dense_time_major(y)):
+def _pointwise_gemm(conv: nn.Module, x: torch.Tensor, out: torch.Tensor, accumulate: bool) -> bool:
+    """``out = conv(x)`` (or ``out += conv(x)``) for a 1x1 conv on time-major tensors, one GEMM
+    per signal straight into ``out`` (no buffer for the conv's output); False, nothing done, when
+    not applicable (not a plain 1x1 conv, gradients or autocast on, other layouts or shapes)."""
+    if not (isinstance(conv, StreamingConv1d) and conv.kernel_size == 1 and conv.stride == 1 and conv.groups == 1
+            and not conv.is_streaming and plain_gemm_ok(x) and is_time_major(x) and _dense_time_major(out)
+            and out.shape == (x.shape[0], conv.out_channels, x.shape[-1])):
         return False
-    weight = shortcut.weight[:, :, 0]  # [C_out, C_in]
+    weight, bias = conv.weight[:, :, 0].t(), conv.conv.bias  # [C_in, C_out]
     for b in range(x.shape[0]):
-        y[b].t().addmm_(x[b].t(), weight.t())  # [T, C_out] += [T, C_in] @ [C_in, C_out]
-    if shortcut.conv.bias is not None:
-        y.add_(shortcut.conv.bias[:, None])
+        rows = out[b].t()  # [T, C_out], contiguous
+        if accumulate:
+            rows.addmm_(x[b].t(), weight)
+        elif bias is None:
+            torch.mm(x[b].t(), weight, out=rows)
+        else:
+            torch.addmm(bias, x[b].t(), weight, out=rows)
+    if accumulate and bias is not None:
+        out.add_(bias[:, None])
     return True

@@ -157,6 +157,29 @@ class Tokenizer(StreamingModule):
             None if self.is_streaming else lengths,
         )
 
+    def flush_encode(self) -> Latent | None:
+        """Streaming only: end the signal and return the frames the encoder still holds, or None.
+
+        A tokenizer that streams with a lookahead (a centred analysis window) emits a frame only
+        once the samples it reads have arrived, so at the end of a signal some frames are still
+        pending; they are computed here with the zeros offline encoding pads past the end. The
+        frames of every ``encode`` call followed by these equal the offline latent. A tokenizer
+        whose streaming encode returns every frame at once (lookahead 0) holds nothing: None.
+        After a flush, ``reset_streaming()`` starts the next signal.
+        """
+        if not self.is_streaming:
+            raise StreamingError(f"{self.name}: flush_encode() is for streaming mode (inside `with tok.streaming():`)")
+        streams = self._flush_encode()
+        if streams is None:
+            return None
+        for s in streams:
+            s.lengths = torch.full((s.values.shape[0],), s.num_frames, dtype=torch.long)
+        return Latent(streams, self.sample_rate, self.name, self.config_hash, None)
+
+    def _flush_encode(self) -> list[Stream] | None:
+        """Streams of the frames still held at the end of a streamed signal (None: nothing held)."""
+        return None
+
     def decode(self, latent: Latent) -> torch.Tensor:
         """Decode a Latent made by this tokenizer into ``[B, C, N]`` audio.
 

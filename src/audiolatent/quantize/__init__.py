@@ -34,6 +34,7 @@ from audiolatent.quantize.scalar import ScalarQuantizer  # isort: skip
 from audiolatent.quantize.gaussian import GaussianBottleneck  # isort: skip
 from audiolatent.quantize.softnorm import SoftNormBottleneck  # isort: skip
 from audiolatent.quantize.identity import IdentityBottleneck  # isort: skip
+from audiolatent.quantize.levels import UniformLevels  # isort: skip
 
 __all__ = [
     "BOTTLENECKS",

@@ -24,15 +24,16 @@ class IdentityBottleneck(Bottleneck):
     Args:
         dim: channels D of ``z``.
         latent_dim: channels of the latent; ``None`` keeps ``z`` unchanged.
+        name: name of the latent stream (``"mel"`` when ``z`` is a log-mel frontend's output).
     """
 
     kind = "identity"
 
-    def __init__(self, dim: int, latent_dim: int | None = None) -> None:
+    def __init__(self, dim: int, latent_dim: int | None = None, name: str = "latent") -> None:
         super().__init__()
         if latent_dim is not None and latent_dim < 1:
             raise ConfigError(f"identity: latent_dim must be >= 1 or null, got {latent_dim}")
-        self.dim = dim
+        self.dim, self.name = dim, name
         self.latent_dim = latent_dim or dim
         projected = latent_dim is not None and latent_dim != dim
         self.in_proj = nn.Conv1d(dim, self.latent_dim, kernel_size=1) if projected else None
@@ -56,4 +57,4 @@ class IdentityBottleneck(Bottleneck):
         return self.out_proj(streams[0]) if self.out_proj is not None else streams[0]
 
     def stream_specs(self, n_q: int | None = None) -> list[StreamSpec]:
-        return [StreamSpec("continuous", dim=self.latent_dim, name="latent")]
+        return [StreamSpec("continuous", dim=self.latent_dim, name=self.name)]

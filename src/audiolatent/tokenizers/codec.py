@@ -8,7 +8,8 @@ Stable Audio (Evans et al. 2024): the three parts are swap points chosen by the 
   :data:`ENCODERS`: ``seanet`` (default; :class:`~audiolatent.nn.seanet.SEANetEncoder`,
   ``encoder_hop = prod(ratios) * extra_stride`` samples) or ``stft-convnext``
   (:class:`~audiolatent.nn.convnext.STFTConvNeXtEncoder`: causal STFT features + ConvNeXt at frame
-  rate);
+  rate) or ``log-mel`` (:class:`~audiolatent.tokenizers.vocoder.StreamingLogMel`: the fixed,
+  parameter-free analysis of ``mel-16k``, for a trained vocoder);
 * bottleneck: any :mod:`audiolatent.quantize` bottleneck, ``z -> z_q [B, D, T]`` plus one latent
   stream per :class:`~audiolatent.quantize.base.StreamSpec` (RVQ codes ``[B, K, T]``, FSQ,
   VAE means ``[B, D', T]``, multi-scale codes ``[B, 1, T / stride_i]``, ...);
@@ -35,7 +36,9 @@ Latency. ``causal`` is true when encoder and decoder are causal (every bottlenec
 ``lookahead = encoder.lookahead + decoder.lookahead`` samples, computed exactly from the layers
 (:mod:`audiolatent.nn.latency`) and checked by probing in the tests; algorithmic latency is
 ``hop_length + lookahead`` (for ``msrvq`` that is ``max(strides) * encoder_hop``, i.e. the
-``(stride - 1) * encoder_hop`` samples of block lookahead plus one encoder hop).
+``(stride - 1) * encoder_hop`` samples of block lookahead plus one encoder hop). An encoder that
+streams *with* lookahead (``log-mel``, centred windows) returns only the frames it can complete
+from each chunk, possibly none, and the rest from :meth:`flush_encode` at the end of the signal.
 
 Training: ``forward(audio, n_q=None)`` returns reconstruction, ``z``, ``z_q``, the bottleneck's
 unweighted losses and stats (see :meth:`NeuralCodec.forward`).
@@ -65,6 +68,7 @@ from audiolatent.nn.conv import remove_weight_norm
 from audiolatent.nn.convnext import STFTConvNeXtEncoder, VocosDecoder
 from audiolatent.nn.seanet import SEANetDecoder, SEANetEncoder
 from audiolatent.quantize import build_bottleneck
+from audiolatent.tokenizers.vocoder import StreamingLogMel
 
 __all__ = [
     "CodecConfig", "NeuralCodec", "build_codec", "decoder_kwargs", "ENCODERS", "DECODERS",
@@ -102,6 +106,7 @@ def register_decoder(kind: str) -> Callable[[type], type]:
 
 register_encoder("seanet")(SEANetEncoder)
 register_encoder("stft-convnext")(STFTConvNeXtEncoder)
+register_encoder("log-mel")(StreamingLogMel)
 register_decoder("seanet")(SEANetDecoder)
 register_decoder("vocos")(VocosDecoder)
 
@@ -252,7 +257,13 @@ class NeuralCodec(Tokenizer):
             self._n_q = None
 
     def _encode(self, audio: torch.Tensor) -> list[Stream]:
-        z = self.encoder(audio)
+        return self._streams_of(self.encoder(audio))
+
+    def _flush_encode(self) -> list[Stream] | None:
+        flush = getattr(self.encoder, "flush", None)  # an encoder with lookahead holds frames back
+        return None if flush is None else self._streams_of(flush())
+
+    def _streams_of(self, z: torch.Tensor) -> list[Stream]:
         codes = self.bottleneck.encode(z, self._n_q)
         specs = self.bottleneck.stream_specs(self._n_q)
         return [
@@ -267,6 +278,8 @@ class NeuralCodec(Tokenizer):
 
     def _decode(self, streams: list[Stream]) -> torch.Tensor:
         z_q = self.bottleneck.decode([s.values for s in streams])
+        if z_q.shape[-1] == 0:  # a streamed chunk in which an encoder with lookahead completed no frame
+            return z_q.new_zeros(z_q.shape[0], self.channels, 0)
         return self.decoder(z_q)
 
     # --- training ----------------------------------------------------------------------

@@ -33,6 +33,7 @@ from audiolatent.core.errors import ConfigError
 from audiolatent.core.latent import Stream
 from audiolatent.core.registry import register_kind, register_tokenizer
 from audiolatent.core.tokenizer import Tokenizer
+from audiolatent.quantize.levels import uniform_codes, uniform_values
 from audiolatent.tokenizers.mel import MelConfig, MelTokenizer, mel_16k_config, refuse_streaming
 
 __all__ = ["DMelConfig", "DMelTokenizer", "quantize_log_mel", "dequantize_log_mel"]
@@ -40,15 +41,12 @@ __all__ = ["DMelConfig", "DMelTokenizer", "quantize_log_mel", "dequantize_log_me
 
 def quantize_log_mel(log_mel: torch.Tensor, n_levels: int, min_log: float, max_log: float) -> torch.Tensor:
     """Log-mel values (any shape) -> integer codes in ``[0, n_levels)`` (long, same shape)."""
-    step = (max_log - min_log) / (n_levels - 1)
-    scaled = (log_mel.clamp(min_log, max_log) - min_log) / step
-    return scaled.round().long().clamp_(0, n_levels - 1)
+    return uniform_codes(log_mel, n_levels, min_log, max_log)
 
 
 def dequantize_log_mel(codes: torch.Tensor, n_levels: int, min_log: float, max_log: float) -> torch.Tensor:
     """Integer codes -> float32 log-mel levels ``min_log + code * step``."""
-    step = (max_log - min_log) / (n_levels - 1)
-    return min_log + codes.to(torch.float32) * step
+    return uniform_values(codes, n_levels, min_log, max_log)
 
 
 @dataclass

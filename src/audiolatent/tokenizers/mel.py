@@ -133,6 +133,14 @@ def mel_24k_config() -> MelConfig:
     )
 
 
+def spectrum_to_log_mel(spec: torch.Tensor, basis: torch.Tensor, config: MelConfig) -> torch.Tensor:
+    """Complex STFT ``[B, F, T]`` -> natural-log mel ``[B, n_mels, T]`` (steps 2-4 of the module docstring)."""
+    magnitude = spec.abs()
+    if config.power == 2.0:
+        magnitude = magnitude.square()
+    return torch.matmul(basis.to(magnitude.dtype), magnitude).clamp_min(config.log_floor).log()
+
+
 def refuse_streaming(name: str) -> StreamingError:
     """The error every Griffin-Lim tokenizer raises from ``streaming()``."""
     return StreamingError(
@@ -191,11 +199,7 @@ class MelTokenizer(Tokenizer):
         """Frame-aligned audio ``[B, 1, T * hop]`` -> natural-log mel ``[B, n_mels, T]``."""
         c = self.config
         n_frames = audio.shape[-1] // c.hop_length
-        spec = stft_frames(audio[:, 0], c.n_fft, c.hop_length, self.window, n_frames).abs()  # [B, F, T]
-        if c.power == 2.0:
-            spec = spec.square()
-        mel = torch.matmul(self.mel_basis.to(spec.dtype), spec)
-        return mel.clamp_min(c.log_floor).log()
+        return spectrum_to_log_mel(stft_frames(audio[:, 0], c.n_fft, c.hop_length, self.window, n_frames), self.mel_basis, c)
 
     def mel_to_linear(self, log_mel: torch.Tensor) -> torch.Tensor:
         """Log-mel ``[B, n_mels, T]`` -> non-negative linear magnitude ``[B, n_fft // 2 + 1, T]``.

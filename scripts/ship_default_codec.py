@@ -1,6 +1,11 @@
-"""Ship trained runs of the default-codec recipes as the built-in ``codec-16k-default``.
+"""Ship trained runs of the default-codec recipes as the built-in ``codec-16k-default`` (or another built-in).
 
     PYTHONPATH=src python scripts/ship_default_codec.py RUN [RUN ...] [--before CONFIG_YAML] [--curve PNG]
+        [--name NAME] [--weights int8|float16|float32]
+
+``--name``: the packaged tokenizer to write (default ``codec-16k-default``; the vocoders are shipped
+the same way: ``--name mel-16k-vocoder``), to ``src/audiolatent/pretrained/NAME/``, with its curve at
+``docs/NAME-curve.png`` unless ``--curve`` says otherwise.
 
 RUN ...: the training runs of one lineage in order, each started ``--init-from`` the one before
 (the shipped codec is one run, ``default-16k-aug``; the earlier lineage was ``default-16k``, then
@@ -39,8 +44,9 @@ from audiolatent.core.config import load_yaml  # noqa: E402
 from audiolatent.core.registry import load_tokenizer  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-TARGET = ROOT / "src" / "audiolatent" / "pretrained" / "codec-16k-default"
-CURVE = ROOT / "docs" / "default-codec-curve.png"
+PRETRAINED = ROOT / "src" / "audiolatent" / "pretrained"
+DEFAULT_NAME = "codec-16k-default"
+CURVE = ROOT / "docs" / "default-codec-curve.png"  # the default codec's; another NAME's is docs/NAME-curve.png
 
 
 def read_metrics(run: Path) -> tuple[list[dict], list[dict]]:
@@ -122,8 +128,15 @@ def main() -> None:
     parser.add_argument("runs", type=Path, nargs="+", help="training run directories of one lineage, in order")
     parser.add_argument("--before", type=Path, default=None,
                         help="config.yaml whose training record holds the stages before the first run")
-    parser.add_argument("--curve", type=Path, default=CURVE, help=f"training curve PNG (default: {CURVE.relative_to(ROOT)})")
+    parser.add_argument("--curve", type=Path, default=None,
+                        help=f"training curve PNG (default: {CURVE.relative_to(ROOT)}, or docs/NAME-curve.png)")
+    parser.add_argument("--name", default=DEFAULT_NAME, help=f"packaged tokenizer to write (default {DEFAULT_NAME})")
+    parser.add_argument("--weights", default="int8", choices=("int8", "float16", "float32"),
+                        help="stored weight format (default int8)")
     args = parser.parse_args()
+    target = PRETRAINED / args.name
+    if args.curve is None:
+        args.curve = CURVE if args.name == DEFAULT_NAME else ROOT / "docs" / f"{args.name}-curve.png"
     stages = []
     if args.before is not None:
         before = load_yaml(args.before)["training"]
@@ -135,19 +148,19 @@ def main() -> None:
         "stages": stages,
         "total_steps": sum(stage["steps"] for stage in stages),
         "total_wall_seconds": sum(stage["wall_seconds"] for stage in stages),
-        "weights": "int8 per output channel (audiolatent export --weights int8)",
+        "weights": {"int8": "int8 per output channel (audiolatent export --weights int8)"}.get(args.weights, args.weights),
     }
     codec = load_tokenizer(checkpoint)
-    save_checkpoint(codec, TARGET, extra={"training": training}, weights="int8")
-    size = sum(f.stat().st_size for f in TARGET.iterdir()) / 1e6
+    save_checkpoint(codec, target, extra={"training": training}, weights=args.weights)
+    size = sum(f.stat().st_size for f in target.iterdir()) / 1e6
     steps = sum(record["steps"] for record, _ in records)
     minutes = sum(record["wall_seconds"] for record, _ in records) / 60
     labels = [Path(record["recipe"]).stem for record, _ in records]
     earlier = f" ({training['total_wall_seconds'] / 60:.0f} min with the earlier ones)" if len(stages) > len(records) else ""
-    plot_curve(args.runs, labels, args.curve, f"codec-16k-default, {len(records)} stage(s): {steps} steps, {minutes:.0f} min on a "
+    plot_curve(args.runs, labels, args.curve, f"{args.name}, {len(records)} stage(s): {steps} steps, {minutes:.0f} min on a "
                f"2-core CPU{earlier}")
     print(json.dumps(training, indent=2))
-    print(f"wrote {TARGET} ({size:.2f} MB) and {args.curve}")
+    print(f"wrote {target} ({size:.2f} MB) and {args.curve}")
 
 
 if __name__ == "__main__":

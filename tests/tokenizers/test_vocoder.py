@@ -125,3 +125,22 @@ def test_bad_frontend_configs():
         StreamingLogMel(n_ftt=1024)
     with pytest.raises(ConfigError, match="hop_length"):
         StreamingLogMel(hop_length=600)  # 2 * hop > win_length: MelConfig's own check
+
+
+def test_long_audio_is_streamed_and_flushed(pair):
+    """encode_long / decode_long take the streaming path (the decoder's left context is long, so
+    overlapping windows would not match) and equal one offline pass."""
+    from audiolatent.tokenizers.long import decode_long, encode_long
+
+    codec, _ = pair
+    assert codec.streamable
+    x = _speechlike(160 * 203 + 11, batch=1)
+    with torch.no_grad():
+        offline = codec.encode(x)
+        chunked = encode_long(codec, x, chunk_seconds=0.33)
+        assert chunked.streams[0].values.shape == offline.streams[0].values.shape
+        assert (chunked.streams[0].values.float() - offline.streams[0].values.float()).abs().max() <= 1e-5
+        assert torch.equal(chunked.num_samples, offline.num_samples)
+        audio = decode_long(codec, offline, chunk_seconds=0.27)
+    assert audio.shape == x.shape
+    assert (audio - codec.decode(offline)).abs().max() <= 1e-5

@@ -82,6 +82,13 @@ class Tokenizer(StreamingModule):
 
     # --- derived -----------------------------------------------------------------------
     @property
+    def streamable(self) -> bool:
+        """Whether ``streaming()`` runs chunk by chunk with output equal to offline: a causal
+        tokenizer, or one that streams with a finite lookahead and gives its pending frames
+        back through :meth:`flush_encode` (the mel vocoders)."""
+        return bool(self.causal)
+
+    @property
     def frame_rate(self) -> float:
         """Frames per second of the base stream."""
         return self.sample_rate / self.hop_length

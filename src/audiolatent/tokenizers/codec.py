@@ -238,6 +238,11 @@ class NeuralCodec(Tokenizer):
     def lookahead(self) -> int:
         return int(self.encoder.lookahead + self.decoder.lookahead)
 
+    @property
+    def streamable(self) -> bool:
+        """Causal, or a causal decoder behind an encoder that streams with lookahead and flushes."""
+        return bool(self.decoder.causal and (self.encoder.causal or hasattr(self.encoder, "flush")))
+
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
 

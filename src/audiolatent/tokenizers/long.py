@@ -5,9 +5,11 @@ return what ``tok.encode(audio)`` and ``tok.decode(latent)`` would, without runn
 on the whole signal at once (activations of a conv codec on an hour of audio do not fit in
 memory; the latent and the output audio do).
 
-* **Causal tokenizers** (``tok.causal``) run inside ``tok.streaming(B)`` on consecutive chunks
-  of whole frames; the last chunk is zero-padded to a whole frame, as offline ``encode`` pads
-  it. By the streaming contract the result equals a single offline pass to 1e-5 (codes equal).
+* **Streamable tokenizers** (``tok.streamable``: causal ones, and those that stream with a
+  lookahead, like the mel vocoders) run inside ``tok.streaming(B)`` on consecutive chunks of
+  whole frames; the last chunk is zero-padded to a whole frame, as offline ``encode`` pads it,
+  and the frames an encoder with lookahead still holds come from ``tok.flush_encode()``. By the
+  streaming contract the result equals a single offline pass to 1e-5 (codes equal).
 * **Non-causal tokenizers** with a finite ``lookahead`` run offline on overlapping windows:
   each chunk of frames is encoded (decoded) with ``context`` extra samples (frames) on each
   side, rounded up to whole frames so the frame grid does not move, and only the chunk's own
@@ -120,10 +122,13 @@ def encode_long(
         return torch.nn.functional.pad(piece, (0, short)) if short else piece
 
     parts: list[Latent] = []
-    if tok.causal:
+    if tok.streamable:
         with tok.streaming(audio.shape[0]):
             for f0 in range(0, frames, step):
                 parts.append(tok.encode(frames_of(f0, min(frames, f0 + step)), **encode_kwargs))
+            tail = tok.flush_encode()
+            if tail is not None:
+                parts.append(tail)
     else:
         ctx = _context_frames(tok, context_seconds)
         for f0 in range(0, frames, step):
@@ -148,7 +153,7 @@ def decode_long(tok: Tokenizer, latent: Latent, chunk_seconds: float = 10.0, con
             audio = torch.empty(*chunk.shape[:-1], frames * hop, dtype=chunk.dtype, device=chunk.device)
         audio[..., f0 * hop : f0 * hop + chunk.shape[-1]] = chunk
 
-    if tok.causal:
+    if tok.streamable:
         with tok.streaming(latent.batch_size):
             for f0 in range(0, frames, step):
                 put(f0, tok.decode(slice_latent(tok, latent, f0, min(frames, f0 + step))))
@@ -165,10 +170,10 @@ def decode_long(tok: Tokenizer, latent: Latent, chunk_seconds: float = 10.0, con
 
 
 def _chunkable(tok: Tokenizer, flag: str) -> bool:
-    """Whether long signals can be chunked: not when the tokenizer needs the whole signal; a causal
+    """Whether long signals can be chunked: not when the tokenizer needs the whole signal; a streamable
     one is chunked through ``streaming()``, so only when that direction streams (``can_stream`` /
     ``can_stream_decode``, True unless a tokenizer says otherwise, e.g. an adapter)."""
-    return tok.lookahead is not None and (not tok.causal or getattr(tok, flag, True))
+    return tok.lookahead is not None and (not tok.streamable or getattr(tok, flag, True))
 
 
 def encode_any(tok: Tokenizer, audio: torch.Tensor, long_seconds: float = LONG_SECONDS, chunk_seconds: float = 30.0) -> Latent:

@@ -144,3 +144,34 @@ def test_long_audio_is_streamed_and_flushed(pair):
         audio = decode_long(codec, offline, chunk_seconds=0.27)
     assert audio.shape == x.shape
     assert (audio - codec.decode(offline)).abs().max() <= 1e-5
+
+
+@pytest.mark.parametrize("recipe", ["mel-16k-vocoder", "dmel-16k-vocoder"])
+def test_the_trainer_trains_only_the_decoder(tmp_path, recipe):
+    """The packaged recipe trains (two steps of a tiny decoder on tones): the fixed frontend has no
+    weights, the decoder's change, and the checkpoint loads back as a streamable vocoder."""
+    import numpy as np
+
+    from audiolatent.core.audio import save_audio
+    from audiolatent.train.config import load_train_config
+    from audiolatent.train.trainer import Trainer
+
+    t = np.arange(8000) / 16000
+    for i in range(3):
+        save_audio(tmp_path / "data" / f"tone{i}.wav", torch.tensor(0.3 * np.sin(2 * np.pi * (110 + 90 * i) * t),
+                                                                    dtype=torch.float32)[None], 16000)
+    config = load_train_config(recipe, [
+        "model.decoder.dim=16", "model.decoder.n_layers=1", "model.decoder.intermediate_dim=32", "steps=2",
+        "data.crop_seconds=0.2", "data.batch_size=2", "data.train_split=null", "data.eval_split=null",
+        "data.cache=false", "eval_every=0", "checkpoint_every=0", "log_every=1",
+        "losses.mel_options.window_lengths=[64,256]", "losses.mel_options.n_mels=[16,32]",
+    ])
+    trainer = Trainer(config, [str(tmp_path / "data")], tmp_path / "run", progress=False)
+    assert sum(p.numel() for p in trainer.codec.encoder.parameters()) == 0
+    before = {k: v.clone() for k, v in trainer.codec.decoder.state_dict().items()}
+    trainer.fit()
+    after = trainer.codec.decoder.state_dict()
+    assert any(not torch.equal(before[k], after[k]) for k in before)
+    codec = load_tokenizer(tmp_path / "run" / "checkpoints" / "step_000002")
+    assert codec.streamable and codec.lookahead == 352
+    assert codec.decode(codec.encode(torch.zeros(1, 1, 1600))).shape == (1, 1, 1600)

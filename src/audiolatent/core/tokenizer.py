@@ -308,6 +308,7 @@ class Tokenizer(StreamingModule):
             "nominal_bits_per_second": probe.bits_per_second if probe.is_discrete else None,
             "values_per_second": probe.values_per_second,
             "causal": self.causal,
+            "streamable": self.streamable,
             "lookahead_samples": self.lookahead,
             "algorithmic_latency_ms": self.algorithmic_latency_ms,
             "parameters": sum(p.numel() for p in self.parameters()),

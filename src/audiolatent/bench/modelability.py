@@ -66,6 +66,7 @@ import torch
 from torch import nn
 
 from audiolatent.core.latent import Latent, Stream
+from audiolatent.data.manifest import frame_phone_labels
 from audiolatent.lm.probe import (
     evaluate_continuous_probe,
     evaluate_token_probe,
@@ -208,18 +209,6 @@ def frechet_distance(mu1: np.ndarray, cov1: np.ndarray, mu2: np.ndarray, cov2: n
 
 
 # --- phoneme probe ----------------------------------------------------------------------------
-def frame_phone_labels(phones: list[tuple[str, float, float]], n_frames: int, frame_rate: float) -> list[str | None]:
-    """The phone covering the centre ``(t + 0.5) / frame_rate`` of each frame (None past the end)."""
-    labels: list[str | None] = []
-    j = 0
-    for t in range(n_frames):
-        centre = (t + 0.5) / frame_rate
-        while j < len(phones) and phones[j][2] <= centre:
-            j += 1
-        labels.append(phones[j][0] if j < len(phones) and phones[j][1] <= centre else None)
-    return labels
-
-
 class _LinearProbe(nn.Module):
     """Linear classifier: continuous features ``[N, D]`` -> logits, or codes ``[N, K]`` via one-hot."""
 

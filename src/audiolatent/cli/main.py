@@ -260,6 +260,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     from audiolatent.cli.bench import add_bench_parser
     from audiolatent.cli.data import add_data_parsers
+    from audiolatent.cli.fit import add_fit_parsers
     from audiolatent.cli.lm import add_lm_parsers
     from audiolatent.cli.train import add_train_parser
 
@@ -267,6 +268,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_train_parser(sub)
     add_lm_parsers(sub)  # `lm train` and `generate`
     add_data_parsers(sub)  # `data prepare`
+    add_fit_parsers(sub)  # `fit phone-teacher`
     return parser
 
 

@@ -29,7 +29,7 @@ from audiolatent.core.atomic import atomic_path
 from audiolatent.core.audio import audio_info
 from audiolatent.core.errors import AudioError, AudioLatentError
 
-__all__ = ["DataError", "ManifestEntry", "read_manifest", "write_manifest", "split_of"]
+__all__ = ["DataError", "ManifestEntry", "read_manifest", "write_manifest", "split_of", "frame_phone_labels"]
 
 _NAMED_KEYS = ("path", "id", "text", "duration", "sample_rate", "split", "phones")
 
@@ -220,3 +220,15 @@ def _parse_phones(phones: Any, where: str) -> list[tuple[str, float, float]] | N
             raise DataError(f"{where}: phones[{k}] must be [phone, start_s, end_s] with start <= end, got {item!r}")
         out.append((item[0], float(item[1]), float(item[2])))
     return out
+
+
+def frame_phone_labels(phones: list[tuple[str, float, float]], n_frames: int, frame_rate: float) -> list[str | None]:
+    """The phone covering the centre ``(t + 0.5) / frame_rate`` of each frame (None past the end)."""
+    labels: list[str | None] = []
+    j = 0
+    for t in range(n_frames):
+        centre = (t + 0.5) / frame_rate
+        while j < len(phones) and phones[j][2] <= centre:
+            j += 1
+        labels.append(phones[j][0] if j < len(phones) and phones[j][1] <= centre else None)
+    return labels

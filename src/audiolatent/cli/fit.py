@@ -1,0 +1,63 @@
+"""``audiolatent fit phone-teacher``: fit a teacher for the semantic tokenizers on a corpus.
+
+Hook: ``add_fit_parsers(sub)`` in :func:`audiolatent.cli.main.build_parser`. The model and its
+training are documented in :mod:`audiolatent.tokenizers.phone_teacher`, imported only when the
+command runs (``--help`` stays fast).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+__all__ = ["add_fit_parsers", "run_phone_teacher"]
+
+
+def run_phone_teacher(args: argparse.Namespace) -> int:
+    """Fit on the train rows with phones, report frame accuracy on the test rows, save the teacher."""
+    from pathlib import Path
+
+    import torch
+
+    from audiolatent.core.errors import OutputError
+    from audiolatent.data.datasets import entries_from_path
+    from audiolatent.tokenizers.phone_teacher import fit_phone_teacher
+
+    if Path(args.out).exists():  # before minutes of training, not after
+        raise OutputError(f"{args.out} already exists; choose a new folder (a teacher is never overwritten)")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    entries = [e for source in args.data for e in entries_from_path(source)]
+    train = [e for e in entries if e.split == "train"]
+    test = [e for e in entries if e.split == "test"]
+    teacher, report = fit_phone_teacher(train, test, steps=args.steps, width=args.width, seed=args.seed,
+                                        progress=not args.no_progress)
+    report["data"] = [str(source) for source in args.data]
+    teacher.save(args.out, report)
+    print(json.dumps(report, indent=2))
+    print(f"audiolatent fit: phone teacher in {args.out}: test frame accuracy {report['test_frame_accuracy']:.3f} "
+          f"(majority class {report['majority_baseline']:.3f}, {report['n_phones']} phones)", file=sys.stderr)
+    return 0
+
+
+def add_fit_parsers(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``fit`` (with ``fit phone-teacher``) to ``subparsers``."""
+    fit = subparsers.add_parser("fit", help="fit a teacher for semantic tokenizers (fit phone-teacher)",
+                                description="Fit the models that semantic tokenizers and codec losses learn from.")
+    fit_sub = fit.add_subparsers(dest="fit_command", metavar="FIT_COMMAND", required=True)
+    p = fit_sub.add_parser(
+        "phone-teacher", help="a phone-posterior network trained on phone alignments (no pretrained weights)",
+        description="Train a dilated-conv phone classifier on the mel-16k features of the train rows whose manifest "
+        "carries `phones` (speech_aligned does), report its frame accuracy on the test rows beside the majority "
+        "class, and write model.safetensors + teacher.json to OUT (never replaced).",
+    )
+    p.add_argument("--data", action="append", required=True, metavar="MANIFEST",
+                   help="manifest with phone alignments (repeat to pool several)")
+    p.add_argument("--out", required=True, help="folder to write (must not exist)")
+    p.add_argument("--steps", type=int, default=2000, help="optimiser steps (default 2000)")
+    p.add_argument("--width", type=int, default=192, help="channels of the conv stack (default 192)")
+    p.add_argument("--seed", type=int, default=0, help="seed (default 0)")
+    p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=run_phone_teacher)

@@ -35,6 +35,7 @@ from audiolatent.quantize.gaussian import GaussianBottleneck  # isort: skip
 from audiolatent.quantize.softnorm import SoftNormBottleneck  # isort: skip
 from audiolatent.quantize.identity import IdentityBottleneck  # isort: skip
 from audiolatent.quantize.levels import UniformLevels  # isort: skip
+from audiolatent.quantize.kmeans import KMeansUnits  # isort: skip
 
 __all__ = [
     "BOTTLENECKS",

@@ -9,7 +9,9 @@ Stable Audio (Evans et al. 2024): the three parts are swap points chosen by the 
   ``encoder_hop = prod(ratios) * extra_stride`` samples) or ``stft-convnext``
   (:class:`~audiolatent.nn.convnext.STFTConvNeXtEncoder`: causal STFT features + ConvNeXt at frame
   rate) or ``log-mel`` (:class:`~audiolatent.tokenizers.vocoder.StreamingLogMel`: the fixed,
-  parameter-free analysis of ``mel-16k``, for a trained vocoder);
+  parameter-free analysis of ``mel-16k``, for a trained vocoder) or ``teacher``
+  (:class:`~audiolatent.tokenizers.units.TeacherEncoder`: a frozen teacher's features, for k-means
+  units);
 * bottleneck: any :mod:`audiolatent.quantize` bottleneck, ``z -> z_q [B, D, T]`` plus one latent
   stream per :class:`~audiolatent.quantize.base.StreamSpec` (RVQ codes ``[B, K, T]``, FSQ,
   VAE means ``[B, D', T]``, multi-scale codes ``[B, 1, T / stride_i]``, ...);
@@ -68,6 +70,7 @@ from audiolatent.nn.conv import remove_weight_norm
 from audiolatent.nn.convnext import STFTConvNeXtEncoder, VocosDecoder
 from audiolatent.nn.seanet import SEANetDecoder, SEANetEncoder
 from audiolatent.quantize import build_bottleneck
+from audiolatent.tokenizers.units import TeacherEncoder
 from audiolatent.tokenizers.vocoder import StreamingLogMel
 
 __all__ = [
@@ -107,6 +110,7 @@ def register_decoder(kind: str) -> Callable[[type], type]:
 register_encoder("seanet")(SEANetEncoder)
 register_encoder("stft-convnext")(STFTConvNeXtEncoder)
 register_encoder("log-mel")(StreamingLogMel)
+register_encoder("teacher")(TeacherEncoder)
 register_decoder("seanet")(SEANetDecoder)
 register_decoder("vocos")(VocosDecoder)
 
@@ -235,7 +239,9 @@ class NeuralCodec(Tokenizer):
         return bool(self.encoder.causal and self.decoder.causal)
 
     @property
-    def lookahead(self) -> int:
+    def lookahead(self) -> int | None:
+        if self.encoder.lookahead is None or self.decoder.lookahead is None:  # a whole-signal teacher
+            return None
         return int(self.encoder.lookahead + self.decoder.lookahead)
 
     @property

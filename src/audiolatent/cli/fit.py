@@ -16,18 +16,10 @@ __all__ = ["add_fit_parsers", "run_phone_teacher", "run_kmeans"]
 
 def run_phone_teacher(args: argparse.Namespace) -> int:
     """Fit on the train rows with phones, report frame accuracy on the test rows, save the teacher."""
-    from pathlib import Path
-
-    import torch
-
-    from audiolatent.core.errors import OutputError
     from audiolatent.data.datasets import entries_from_path
     from audiolatent.tokenizers.phone_teacher import fit_phone_teacher
 
-    if Path(args.out).exists():  # before minutes of training, not after
-        raise OutputError(f"{args.out} already exists; choose a new folder (a teacher is never overwritten)")
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    _start(args, "folder")
     entries = [e for source in args.data for e in entries_from_path(source)]
     train = [e for e in entries if e.split == "train"]
     test = [e for e in entries if e.split == "test"]
@@ -43,18 +35,10 @@ def run_phone_teacher(args: argparse.Namespace) -> int:
 
 def run_kmeans(args: argparse.Namespace) -> int:
     """Fit k-means centroids on a teacher's features of the train rows and save them."""
-    from pathlib import Path
-
-    import torch
-
-    from audiolatent.core.errors import OutputError
     from audiolatent.data.datasets import entries_from_path
     from audiolatent.tokenizers.units import build_teacher, fit_kmeans, parse_teacher, save_centroids
 
-    if Path(args.out).exists():
-        raise OutputError(f"{args.out} exists; choose a new file (centroids are never overwritten)")
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    _start(args, "file")
     spec = parse_teacher(args.teacher)
     teacher = build_teacher(spec)
     entries = [e for source in args.data for e in entries_from_path(source)]
@@ -67,6 +51,26 @@ def run_kmeans(args: argparse.Namespace) -> int:
     print(f"audiolatent fit: {args.k} units of {teacher.name} in {args.out} (use it as model.bottleneck.centroids)",
           file=sys.stderr)
     return 0
+
+
+def _common_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--seed", type=int, default=0, help="seed (default 0)")
+    p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _start(args: argparse.Namespace, what: str) -> None:
+    """Refuse an existing ``--out`` before minutes of fitting, and set the torch threads."""
+    from pathlib import Path
+
+    from audiolatent.core.errors import OutputError
+
+    if Path(args.out).exists():
+        raise OutputError(f"{args.out} already exists; choose a new {what} ({what}s are never overwritten)")
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
 
 
 def add_fit_parsers(subparsers: argparse._SubParsersAction) -> None:
@@ -85,9 +89,7 @@ def add_fit_parsers(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="folder to write (must not exist)")
     p.add_argument("--steps", type=int, default=2000, help="optimiser steps (default 2000)")
     p.add_argument("--width", type=int, default=192, help="channels of the conv stack (default 192)")
-    p.add_argument("--seed", type=int, default=0, help="seed (default 0)")
-    p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _common_arguments(p)
     p.set_defaults(func=run_phone_teacher)
     p = fit_sub.add_parser(
         "kmeans", help="k-means units on a teacher's features (for the kmeans bottleneck)",
@@ -103,7 +105,5 @@ def add_fit_parsers(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="centroids file to write (must not exist)")
     p.add_argument("--iters", type=int, default=30, help="Lloyd iterations (default 30)")
     p.add_argument("--max-frames", type=int, default=200_000, help="frames the fit uses at most (default 200000)")
-    p.add_argument("--seed", type=int, default=0, help="seed (default 0)")
-    p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _common_arguments(p)
     p.set_defaults(func=run_kmeans)

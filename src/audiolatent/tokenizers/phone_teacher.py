@@ -87,7 +87,11 @@ class PhoneTeacher(Teacher):
         """``[B, 1, N]`` at 16 kHz -> standardised log-mel ``[B, 80, ceil(N / 160)]``."""
         pad = -audio.shape[-1] % self.frontend.hop_length
         x = torch.nn.functional.pad(audio, (0, pad)) if pad else audio
-        return (self.frontend(x) - self.mean[:, None]) / self.std[:, None]
+        return self.standardise(self.frontend(x))
+
+    def standardise(self, log_mel: torch.Tensor) -> torch.Tensor:
+        """Raw log-mel ``[..., 80, T]`` -> per-bin zero mean, unit std (the training frames' statistics)."""
+        return (log_mel - self.mean[:, None]) / self.std[:, None]
 
     def hidden(self, log_mel: torch.Tensor) -> torch.Tensor:
         h = self.input(log_mel)
@@ -162,8 +166,7 @@ def _labelled(entries: list[ManifestEntry], frontend: StreamingLogMel, index: di
 def _accuracy(teacher: PhoneTeacher, items: list[tuple[torch.Tensor, torch.Tensor]]) -> tuple[float, int]:
     correct = total = 0
     for mel, ids in items:
-        x = (mel - teacher.mean[:, None]) / teacher.std[:, None]
-        predicted = teacher.logits(x[None])[0].argmax(0)
+        predicted = teacher.logits(teacher.standardise(mel)[None])[0].argmax(0)
         keep = ids >= 0
         correct += int((predicted[keep] == ids[keep]).sum())
         total += int(keep.sum())
@@ -210,8 +213,8 @@ def fit_phone_teacher(train: list[ManifestEntry], test: list[ManifestEntry], ste
             short = window_frames - x.shape[-1]
             xs.append(torch.nn.functional.pad(x, (0, short), value=math.log(1e-5)))
             ys.append(torch.nn.functional.pad(y, (0, short), value=-100))
-        x = (torch.stack(xs) - teacher.mean[:, None]) / teacher.std[:, None]
-        loss = torch.nn.functional.cross_entropy(teacher.logits(x), torch.stack(ys), ignore_index=-100)
+        loss = torch.nn.functional.cross_entropy(teacher.logits(teacher.standardise(torch.stack(xs))), torch.stack(ys),
+                                                 ignore_index=-100)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()

@@ -25,6 +25,7 @@ TINY_VARIANTS = {
     "vae": {"bottleneck": {"kind": "gaussian", "latent_dim": 8}},
     "transformer-12.5hz": {"encoder": {"extra_stride": 4, "sequence_model": {"kind": "transformer", "num_layers": 1, "num_heads": 2, "context": 16}}},
     "msrvq": {"bottleneck": {"kind": "msrvq", "strides": [4, 2, 1], "codebook_size": 64}},
+    "split-rvq": {"bottleneck": {"kind": "split-rvq", "n_codebooks": 3, "codebook_size": 32}},
 }
 
 

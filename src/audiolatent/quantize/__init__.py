@@ -9,6 +9,7 @@ kind       class                       idea (paper)
 =========  ==========================  ===============================================
 vq         VectorQuantizer             EMA codebook, k-means init, dead-code revival
 rvq        ResidualVQ                  residual VQ + quantizer dropout (SoundStream, DAC)
+split-rvq  SplitRVQ                    semantic VQ beside an acoustic RVQ (Mimi)
 grvq       GroupResidualVQ             one RVQ per channel group (HiFi-Codec)
 msrvq      MultiScaleRVQ               RVQ layers at strides (4, 2, 1) (SNAC)
 fsq        FSQ                         finite scalar quantisation (Mentzer et al. 2023)
@@ -26,6 +27,7 @@ from audiolatent.quantize.registry import BOTTLENECKS, build_bottleneck, registe
 # importing the modules registers their classes
 from audiolatent.quantize.vq import VectorQuantizer, sync_codebooks  # isort: skip
 from audiolatent.quantize.rvq import ResidualVQ  # isort: skip
+from audiolatent.quantize.split_rvq import SplitRVQ  # isort: skip
 from audiolatent.quantize.grvq import GroupResidualVQ  # isort: skip
 from audiolatent.quantize.msrvq import MultiScaleRVQ  # isort: skip
 from audiolatent.quantize.fsq import FSQ  # isort: skip
@@ -48,6 +50,7 @@ __all__ = [
     "LFQ",
     "MultiScaleRVQ",
     "ResidualVQ",
+    "SplitRVQ",
     "ScalarQuantizer",
     "SoftNormBottleneck",
     "StreamSpec",

@@ -56,6 +56,9 @@ class BottleneckOutput:
     streams: list[torch.Tensor]  # as encode() returns
     losses: dict[str, torch.Tensor] = field(default_factory=dict)
     stats: dict[str, torch.Tensor | float] = field(default_factory=dict)
+    #: the quantised output of the first level alone ([B, D, T], straight-through gradient to z)
+    #: for bottlenecks with levels (rvq, split-rvq's semantic quantiser); None = z_q is the only level
+    first_level: torch.Tensor | None = None
 
 
 class Bottleneck(nn.Module):

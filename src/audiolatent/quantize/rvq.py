@@ -43,6 +43,7 @@ class RVQRowsResult:
     losses: dict[str, torch.Tensor]  # {"commitment": scalar, ("codebook": scalar)}
     usage: torch.Tensor  # [n_q]
     perplexity: torch.Tensor  # [n_q]
+    first: torch.Tensor | None = None  # [N, D]: the first layer's output alone (straight-through)
 
 
 @register_bottleneck
@@ -127,11 +128,12 @@ class ResidualVQ(Bottleneck):
         residual, out = x, torch.zeros_like(x)
         indices, usage, perplexity = [], [], []
         commitment = x.new_zeros(())
-        codebook = None
+        codebook = first = None
         for i, layer in enumerate(self.layers[:n_q]):
             weight = None if layers_per_row is None else (layers_per_row > i).to(x.dtype)
             result = layer.quantize(residual, weight)
             q = result.out if weight is None else result.out * weight[:, None]
+            first = q if first is None else first
             out = out + q
             residual = residual - q
             commitment = commitment + result.commitment
@@ -144,7 +146,7 @@ class ResidualVQ(Bottleneck):
         losses = {"commitment": commitment}
         if codebook is not None:
             losses["codebook"] = codebook
-        return RVQRowsResult(out, torch.stack(indices, dim=1), losses, torch.stack(usage), torch.stack(perplexity))
+        return RVQRowsResult(out, torch.stack(indices, dim=1), losses, torch.stack(usage), torch.stack(perplexity), first)
 
     @torch.no_grad()
     def encode_rows(self, x: torch.Tensor, n_q: int) -> torch.Tensor:
@@ -191,7 +193,8 @@ class ResidualVQ(Bottleneck):
         z_q = result.out.view(b, t, d).transpose(1, 2)
         codes = result.indices.view(b, t, n_q).transpose(1, 2).contiguous()
         stats = {"usage": result.usage, "perplexity": result.perplexity, "n_q": float(n_q)}
-        return BottleneckOutput(z_q, [codes], result.losses, stats)
+        first = result.first.view(b, t, d).transpose(1, 2)
+        return BottleneckOutput(z_q, [codes], result.losses, stats, first_level=first)
 
     @torch.no_grad()
     def encode(self, z: torch.Tensor, n_q: int | None = None) -> list[torch.Tensor]:

@@ -304,7 +304,9 @@ class NeuralCodec(Tokenizer):
         Returns a dict with ``audio`` (reconstruction ``[B, C, N]``), ``z`` (encoder output
         ``[B, D, T']``, ``T' = T * temporal_stride`` encoder frames), ``z_q`` (bottleneck output,
         same shape), ``losses`` (unweighted bottleneck losses: ``commitment``, ``codebook``,
-        ``kl``, ...), ``stats`` (codebook usage/perplexity, ...) and ``streams`` (the codes).
+        ``kl``, ...), ``stats`` (codebook usage/perplexity, ...), ``streams`` (the codes) and
+        ``first_level`` (the first quantiser level's output ``[B, D, T']`` for an RVQ or split
+        RVQ, else ``z_q``: what the semantic losses of :mod:`audiolatent.train.semantic` shape).
         ``n_q=None`` in training mode lets an RVQ apply quantizer dropout.
         """
         n = audio.shape[-1]
@@ -313,7 +315,9 @@ class NeuralCodec(Tokenizer):
         z = self.encoder(x)
         out = self.bottleneck(z, n_q)
         recon = self.decoder(out.z_q)[..., :n]
-        return {"audio": recon, "z": z, "z_q": out.z_q, "losses": out.losses, "stats": out.stats, "streams": out.streams}
+        first = out.first_level if out.first_level is not None else out.z_q
+        return {"audio": recon, "z": z, "z_q": out.z_q, "losses": out.losses, "stats": out.stats, "streams": out.streams,
+                "first_level": first}
 
     # --- streaming -------------------------------------------------------------------
     @contextlib.contextmanager

@@ -31,12 +31,14 @@ from audiolatent.data.augment import CropAugmentation, augmentation_range
 from audiolatent.data.manifest import DataError
 
 __all__ = [
-    "DataConfig", "OptimConfig", "ScheduleConfig", "LossConfig", "TrainConfig", "load_train_config",
-    "SCHEDULES", "PRECISIONS",
+    "DataConfig", "OptimConfig", "ScheduleConfig", "LossConfig", "SemanticConfig", "TrainConfig", "load_train_config",
+    "SCHEDULES", "PRECISIONS", "SEMANTIC_LOSSES",
 ]
 
 SCHEDULES = ("cosine", "exponential", "constant")
 PRECISIONS = ("fp32", "bf16")
+#: the semantic training losses (issue 16), each weighted by the field of the same name in SemanticConfig
+SEMANTIC_LOSSES = ("distill", "phone", "ar", "repa")
 
 
 @dataclass
@@ -173,6 +175,65 @@ class LossConfig:
 
 
 @dataclass
+class SemanticConfig:
+    """Semantic structure in the latent: losses against a frozen teacher, in training only
+    (:mod:`audiolatent.train.semantic`). Every weight defaults to 0 (off); the codec itself, and
+    so its streaming, never sees the teacher.
+
+    Attributes:
+        teacher: the teacher of ``distill`` and ``repa``, as ``audiolatent fit kmeans --teacher``
+            takes it (``phone:DIR``, ``mel-16k``, ``hubert[:LAYER]``, ``wavlm[:LAYER]``) or a spec
+            mapping (:func:`audiolatent.tokenizers.units.build_teacher`).
+        phone_teacher: folder of a phone teacher (``audiolatent fit phone-teacher``) whose most likely
+            phone per frame is the target of ``phone``; default: the teacher's folder when
+            ``teacher`` is ``phone:DIR``.
+        distill: weight of the distillation into the first quantiser level (SpeechTokenizer; the
+            semantic quantiser of a ``split-rvq``): a 1x1 projection of that level's quantised
+            output (straight-through) regresses the teacher's standardised features;
+            ``distill_kind``: ``cosine`` (1 - cosine per frame) or ``l1``.
+        phone: weight of the cross-entropy of a linear phone classifier on the first level
+            (PAST / CosyVoice S3), against the phone teacher's argmax.
+        ar: weight of the autoregressive prediction loss (ALMTokenizer): a small causal conv net
+            predicts ``z_q`` at frame ``t + 1`` from frames ``<= t``; the loss is the fraction of
+            the target's variance it leaves unexplained, back-propagated into the encoder.
+            ``ar_options``: ``dim`` (hidden channels), ``layers``, ``kernel_size``.
+        repa: weight of the alignment of the whole latent ``z_q`` to the teacher (REPA-style
+            semantic anchoring, meant for ``gaussian`` / bounded continuous bottlenecks): a
+            two-layer MLP of ``z_q`` against the standardised teacher features, 1 - cosine.
+    """
+
+    teacher: str | dict | None = None
+    phone_teacher: str | None = None
+    distill: float = 0.0
+    distill_kind: str = "cosine"
+    phone: float = 0.0
+    ar: float = 0.0
+    ar_options: dict = field(default_factory=dict)
+    repa: float = 0.0
+
+    @property
+    def active(self) -> bool:
+        """Whether any semantic loss has a positive weight."""
+        return any(getattr(self, name) > 0 for name in SEMANTIC_LOSSES)
+
+    def validate(self) -> None:
+        for name in SEMANTIC_LOSSES:
+            if not isinstance(getattr(self, name), int | float) or getattr(self, name) < 0:
+                raise ConfigError(f"semantic.{name}: a weight >= 0 (0 disables it), got {getattr(self, name)!r}")
+        if self.distill_kind not in ("cosine", "l1"):
+            raise ConfigError(f"semantic.distill_kind must be cosine or l1, got {self.distill_kind!r}")
+        if (self.distill > 0 or self.repa > 0) and not self.teacher:
+            raise ConfigError("semantic.distill and semantic.repa need semantic.teacher (e.g. phone:DIR, mel-16k, hubert:9)")
+        teacher_folder = self.teacher[len("phone:"):] if isinstance(self.teacher, str) and self.teacher.startswith("phone:") else None
+        if self.phone > 0 and not (self.phone_teacher or teacher_folder):
+            raise ConfigError("semantic.phone needs a phone teacher: semantic.phone_teacher DIR (from `audiolatent fit "
+                              "phone-teacher`), or semantic.teacher phone:DIR")
+        unknown = sorted(set(self.ar_options) - {"dim", "layers", "kernel_size"})
+        if unknown:
+            raise ConfigError(f"semantic.ar_options: unknown option(s) {unknown}; known: dim, layers, kernel_size")
+
+
+@dataclass
 class TrainConfig:
     """A whole training run (see the module docstring for the YAML layout).
 
@@ -190,6 +251,7 @@ class TrainConfig:
         precision: ``fp32``, or ``bf16`` autocast (CUDA only; on CPU it falls back to fp32).
         max_nonfinite: abort after this many consecutive steps with a non-finite loss or
             gradient (each one is skipped: no weight, optimiser or codebook update).
+        semantic: the semantic training losses (:class:`SemanticConfig`; all off by default).
     """
 
     model: dict = field(default_factory=dict)
@@ -197,6 +259,7 @@ class TrainConfig:
     optim: OptimConfig = field(default_factory=OptimConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     losses: LossConfig = field(default_factory=LossConfig)
+    semantic: SemanticConfig = field(default_factory=SemanticConfig)
     discriminators: list[dict] = field(default_factory=list)
     adversarial_start_step: int = 0
     steps: int = 10000
@@ -236,6 +299,7 @@ class TrainConfig:
             raise ConfigError("model: give the codec config (a mapping, or the path of a codec YAML file)")
         if not isinstance(self.discriminators, list) or not all(isinstance(d, dict) for d in self.discriminators):
             raise ConfigError("discriminators: expected a list of mappings such as {kind: mpd}")
+        self.semantic.validate()
 
 
 def _resolve_model(model: object, base: Path | None) -> dict:

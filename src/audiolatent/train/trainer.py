@@ -10,7 +10,10 @@ One optimiser step (``Trainer._step``), on every rank:
    on ``(x, y.detach())``;
 2. one all-reduce of two flags: *some rank has a non-finite loss* and *some rank was asked to
    stop* (SIGTERM/SIGINT), so every rank takes the same decision;
-3. a single backward pass per model (DDP averages gradients); gradient clipping;
+3. a single backward pass per model (DDP averages gradients); gradient clipping. The semantic
+   losses (``semantic`` section, :mod:`audiolatent.train.semantic`) join the bottleneck losses
+   in that pass; their heads learn in a second parameter group of the codec's optimiser, their
+   gradients averaged over ranks and clipped on their own;
 4. if every loss and both gradient norms are finite: ``AdamW.step()`` for codec and
    discriminators, then ``codec.bottleneck.sync_distributed()`` — the one place codebooks are
    updated and synchronised (the trainer sets every quantiser to deferred updates, so a skipped
@@ -61,6 +64,7 @@ from audiolatent.train.distributed import DistributedContext
 from audiolatent.train.evaluation import evaluate
 from audiolatent.train.loader import ResumableLoader
 from audiolatent.train.objective import CodecObjective
+from audiolatent.train.semantic import SemanticObjective
 from audiolatent.train.signals import StopSignals
 from audiolatent.train.run_log import RunLogger
 
@@ -136,9 +140,17 @@ class Trainer:
         self.objective = CodecObjective(config.losses, self.codec.sample_rate, self.discriminators is not None,
                                         reduce_norms=reduce).to(self.device)
         self.use_gan = self.discriminators is not None and self.objective.adversarial_active
+        self.semantic = None
+        if config.semantic.active:
+            self.semantic = SemanticObjective(config.semantic, self.codec.bottleneck.dim,
+                                              self.codec.sample_rate / self.codec.encoder_hop, self.codec.sample_rate)
+            self.semantic.to(self.device)
         opt = config.optim
         factor = lr_multiplier(config.schedule, config.steps)
-        self.optimizer = torch.optim.AdamW(self.codec.parameters(), lr=opt.lr, betas=tuple(opt.betas),
+        groups = [{"params": list(self.codec.parameters())}]
+        if self.semantic is not None:  # the semantic heads learn with the codec, in a group of their own
+            groups.append({"params": list(self.semantic.heads.parameters())})
+        self.optimizer = torch.optim.AdamW(groups, lr=opt.lr, betas=tuple(opt.betas),
                                            weight_decay=opt.weight_decay, eps=opt.eps)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, factor)
         self.disc_optimizer = self.disc_scheduler = None
@@ -257,6 +269,8 @@ class Trainer:
                 self.disc_optimizer.load_state_dict(state["disc_optimizer"])
                 self.disc_scheduler.load_state_dict(state["disc_scheduler"])
             self.objective.combiner.load_state_dict(state["balancer"])
+            if self.semantic is not None:
+                self.semantic.heads.load_state_dict(state["semantic"])
             self.loader.load_state_dict(state["data"])
             self.nonfinite_in_a_row = int(state["nonfinite_in_a_row"])
             self.nonfinite_total = int(state["nonfinite_total"])
@@ -279,6 +293,8 @@ class Trainer:
             "rng": rng_state(),
             "world_size": self.ctx.world_size,
         }
+        if self.semantic is not None:
+            state["semantic"] = self.semantic.heads.state_dict()
         if self.discriminators is not None:
             state["discriminators"] = self.discriminators.state_dict()
             state["disc_optimizer"] = self.disc_optimizer.state_dict()
@@ -311,12 +327,18 @@ class Trainer:
         if self.loss_hook is not None:
             losses = self.loss_hook(self.step + 1, losses)
         aux = self.objective.bottleneck_loss(out["losses"])
+        semantic: dict[str, torch.Tensor] = {}
+        if self.semantic is not None:
+            with self._autocast():
+                semantic = {k: v.float() for k, v in self.semantic.losses(x, out).items()}
+            weighted = self.semantic.weighted(semantic)
+            aux = weighted if aux is None else aux + weighted
         disc_loss = None
         if gan:
             self.disc_optimizer.zero_grad(set_to_none=True)
             with self._autocast():
                 disc_loss = self.objective.discriminator_loss(self.disc_model, x, y).float()
-        local_bad = not _finite(aux, disc_loss, *losses.values())
+        local_bad = not _finite(aux, disc_loss, *losses.values(), *semantic.values())
         any_bad, self.stop.requested = self.ctx.any([local_bad, self.stop.requested])
         if any_bad:
             # Every rank still runs one backward per DDP forward, so no rank waits in a collective.
@@ -327,11 +349,18 @@ class Trainer:
         metrics = self.objective.generator_backward(losses, y, aux)
         clip = self.config.optim.grad_clip or math.inf
         grad_norm = torch.nn.utils.clip_grad_norm_(self.codec.parameters(), clip)
+        head_norm = None
+        if self.semantic is not None:  # its heads are outside DDP: average their gradients here
+            heads = [p for p in self.semantic.heads.parameters() if p.grad is not None]
+            if self.ctx.distributed:
+                for p in heads:
+                    p.grad.copy_(self.ctx.mean(p.grad))
+            head_norm = torch.nn.utils.clip_grad_norm_(heads, clip) if heads else None
         disc_norm = None
         if disc_loss is not None:
             disc_loss.backward()
             disc_norm = torch.nn.utils.clip_grad_norm_(self.discriminators.parameters(), clip)
-        if not _finite(grad_norm, disc_norm):  # norms are all-reduced: every rank agrees
+        if not _finite(grad_norm, head_norm, disc_norm):  # norms are all-reduced: every rank agrees
             return self._skip("gradient")
         self.optimizer.step()
         if disc_loss is not None:
@@ -340,9 +369,11 @@ class Trainer:
         self._advance_schedulers()
         self.nonfinite_in_a_row = 0
         metrics = {k: v for k, v in metrics.items() if not k.startswith("grad_norm/")}
-        metrics.update({f"loss/{k}": float(v.detach()) for k, v in out["losses"].items()})
+        metrics.update({f"loss/{k}": float(v.detach()) for k, v in {**out["losses"], **semantic}.items()})
         metrics["loss"] = self.objective.total(losses, aux)
         metrics["grad_norm"] = float(grad_norm)
+        if head_norm is not None:
+            metrics["grad_norm/semantic"] = float(head_norm)
         if disc_loss is not None:
             metrics.update({"loss/discriminator": float(disc_loss.detach()), "grad_norm/discriminator": float(disc_norm)})
         for name, value in out["stats"].items():

@@ -70,7 +70,8 @@ def markdown(table: dict, corpora: list[str]) -> str:
         if ratio:
             held, own = row["heldout"], row["speech_real"]
             cells.append(f"{held['pesq_wb'] / own['pesq_wb']:.2f} | {held['stoi'] / own['stoi']:.2f}")
-        lines.append(f"| {name} | {row['bits_per_second'] / 1000:.1f} | " + " | ".join(cells) + " |")
+        rate = "continuous" if row["bits_per_second"] is None else f"{row['bits_per_second'] / 1000:.1f}"
+        lines.append(f"| {name} | {rate} | " + " | ".join(cells) + " |")
     files = ", ".join(f"{c}: {next(iter(table.values()))[c]['files']} files" for c in corpora)
     lines.append(f"\n({files}; speech_real test files >= 1 s)")
     return "\n".join(lines)

@@ -120,6 +120,13 @@ def stage_record(run: Path) -> tuple[dict, Path]:
         "versions": {k: env.get(k) for k in ("audiolatent", "torch", "python")},
         "started_utc": datetime.fromtimestamp(started, timezone.utc).isoformat(timespec="seconds"),
     }
+    resumes = []  # each --resume of the run (stopped with SIGTERM, continued exactly), with its command
+    for path in sorted(run.glob("run.resume_*.json")):
+        resumed = json.loads(path.read_text())
+        resumes.append({"at_step": resumed.get("start_step"), "command": resumed["environment"].get("command"),
+                        "steps_configured": resumed.get("config", {}).get("steps")})
+    if resumes:
+        record["resumes"] = resumes
     return record, checkpoint
 
 

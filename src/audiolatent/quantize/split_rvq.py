@@ -58,13 +58,7 @@ class SplitRVQ(Bottleneck):
         self.acoustic = ResidualVQ(dim, n_codebooks - 1, quantizer_dropout=quantizer_dropout,
                                    dropout_per_item=dropout_per_item, **common)
 
-    def check_n_q(self, n_q: int | None) -> int:
-        """``n_q`` or all levels; ValueError outside ``[1, n_codebooks]``."""
-        if n_q is None:
-            return self.n_codebooks
-        if not 1 <= n_q <= self.n_codebooks:
-            raise ValueError(f"n_q must be in [1, {self.n_codebooks}], got {n_q}")
-        return int(n_q)
+    check_n_q = ResidualVQ.check_n_q  # ``n_q`` or all levels; ValueError outside ``[1, n_codebooks]``
 
     def forward(self, z: torch.Tensor, n_q: int | None = None) -> BottleneckOutput:
         """``z [B, D, T]`` -> ``z_q`` = semantic + acoustic outputs, codes ``[B, n_q, T]``."""

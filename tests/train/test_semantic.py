@@ -104,6 +104,31 @@ def test_phone_targets_are_the_teacher_argmax(phone_dir):
     assert float(semantic.losses(x, out)["phone"].detach()) == pytest.approx(float(expected.detach()), rel=1e-6)
 
 
+def test_a_phone_teacher_used_for_both_losses_runs_once_and_gives_the_same_targets(phone_dir, monkeypatch):
+    shared, codec = objective(teacher=f"phone:{phone_dir}", distill=1.0, phone=1.0)
+    # another spelling of the folder: not recognised as the same teacher, so it is loaded a second time
+    separate, _ = objective(teacher=f"phone:{phone_dir}", distill=1.0, phone=1.0, phone_teacher=phone_dir + "/")
+    assert shared.phone_teacher is shared.teacher and separate.phone_teacher is not separate.teacher
+    x = 0.3 * torch.randn(2, 1, 1600)
+    out = codec.train()(x)
+    calls = []
+    original = type(shared.teacher).features
+    monkeypatch.setattr(type(shared.teacher), "features", lambda self, *a: calls.append(self) or original(self, *a))
+    shared.heads.load_state_dict(separate.heads.state_dict())
+    a = shared.losses(x, out)
+    assert len(calls) == 1  # one pass of the teacher network for distill and phone
+    b = separate.losses(x, out)
+    assert float(a["phone"].detach()) == pytest.approx(float(b["phone"].detach()), rel=1e-5)
+    assert float(a["distill"].detach()) == pytest.approx(float(b["distill"].detach()), rel=1e-5)
+
+
+def test_the_phone_folder_comes_from_either_key():
+    assert SemanticConfig(teacher="phone:/t", phone=1.0).phone_folder() == "/t"
+    assert SemanticConfig(teacher={"kind": "phone", "path": "/t"}, phone=1.0).phone_folder() == "/t"
+    assert SemanticConfig(teacher="phone:/t", phone_teacher="/p", phone=1.0).phone_folder() == "/p"
+    assert SemanticConfig(teacher="mel-16k", phone=1.0).phone_folder() is None
+
+
 def test_distillation_targets_the_first_rvq_level():
     semantic, codec = objective(teacher="mel-16k", distill=1.0)
     out = codec.eval()(0.3 * torch.randn(1, 1, 800))

@@ -95,9 +95,13 @@ class Teacher(nn.Module):
     def features_at(self, audio: torch.Tensor, sample_rate: int, frame_rate: float, n_frames: int) -> torch.Tensor:
         """The features resampled in time to ``n_frames`` frames at ``frame_rate`` (frame ``u``
         centred at ``(u + 0.5) / frame_rate``): ``[B, D, n_frames]``."""
-        feats = self.features(audio, sample_rate)
+        return self.on_grid(self.features(audio, sample_rate), frame_rate, n_frames)
+
+    def on_grid(self, features: torch.Tensor, frame_rate: float, n_frames: int) -> torch.Tensor:
+        """Anything ``[B, D', T]`` on this teacher's frames (its features, or a function of them
+        frame by frame) resampled as :meth:`features_at` does."""
         target = (torch.arange(n_frames, dtype=torch.float64) + 0.5) / frame_rate
-        return resample_frames(feats, self.frame_centres(feats.shape[-1]), target)
+        return resample_frames(features, self.frame_centres(features.shape[-1]), target)
 
 
 def _conv_geometry(kernels: list[int], strides: list[int]) -> tuple[int, int]:

@@ -216,6 +216,17 @@ class SemanticConfig:
         """Whether any semantic loss has a positive weight."""
         return any(getattr(self, name) > 0 for name in SEMANTIC_LOSSES)
 
+    def phone_folder(self) -> str | None:
+        """The phone teacher of ``phone``: ``phone_teacher``, else the folder of a ``phone`` teacher, else None."""
+        if self.phone_teacher:
+            return self.phone_teacher
+        if not self.teacher:
+            return None
+        from audiolatent.tokenizers.units import parse_teacher
+
+        spec = parse_teacher(self.teacher) if isinstance(self.teacher, str) else self.teacher
+        return spec.get("path") if isinstance(spec, dict) and spec.get("kind") == "phone" else None
+
     def validate(self) -> None:
         for name in SEMANTIC_LOSSES:
             if not isinstance(getattr(self, name), int | float) or getattr(self, name) < 0:
@@ -224,8 +235,7 @@ class SemanticConfig:
             raise ConfigError(f"semantic.distill_kind must be cosine or l1, got {self.distill_kind!r}")
         if (self.distill > 0 or self.repa > 0) and not self.teacher:
             raise ConfigError("semantic.distill and semantic.repa need semantic.teacher (e.g. phone:DIR, mel-16k, hubert:9)")
-        teacher_folder = self.teacher[len("phone:"):] if isinstance(self.teacher, str) and self.teacher.startswith("phone:") else None
-        if self.phone > 0 and not (self.phone_teacher or teacher_folder):
+        if self.phone > 0 and not self.phone_folder():
             raise ConfigError("semantic.phone needs a phone teacher: semantic.phone_teacher DIR (from `audiolatent fit "
                               "phone-teacher`), or semantic.teacher phone:DIR")
         unknown = sorted(set(self.ar_options) - {"dim", "layers", "kernel_size"})

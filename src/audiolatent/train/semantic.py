@@ -17,7 +17,9 @@ offsets that a cosine would otherwise spend itself on):
   ``cosine``: ``1 - mean_{b,t} cos(P first[b, :, t], f[b, :, t])``; ``l1``: ``mean |P first - f|``.
 * ``phone`` (PAST, Har-Tuv et al. 2025; CosyVoice's S3): a 1x1 classifier ``D -> n_phones`` on
   ``first``, cross-entropy (nats per frame) against the phone teacher's most likely phone at
-  each frame (its logits resampled to the codec's frames first).
+  each frame (its logits resampled to the codec's frames first). When that phone teacher is also
+  the ``teacher`` (``teacher: phone:DIR``), one pass gives both its hidden features and, through
+  its head, its logits.
 * ``ar`` (ALMTokenizer, Yang et al. 2025): a causal conv net ``g`` (``layers`` convolutions of
   ``kernel_size`` taps, GELU, ``dim`` channels, left padding only) predicts ``z_q[:, :, t + 1]``
   from ``z_q[:, :, :t + 1]``. Loss: the fraction of variance unexplained,
@@ -92,12 +94,6 @@ class CausalPredictor(nn.Module):
         return self.out(x)
 
 
-def _teacher_spec(teacher: str | dict) -> dict:
-    from audiolatent.tokenizers.units import parse_teacher
-
-    return parse_teacher(teacher) if isinstance(teacher, str) else dict(teacher)
-
-
 class SemanticObjective:
     """The semantic losses of one run: frozen teachers plus the trainable ``heads``.
 
@@ -109,7 +105,7 @@ class SemanticObjective:
     """
 
     def __init__(self, config: SemanticConfig, dim: int, frame_rate: float, sample_rate: int) -> None:
-        from audiolatent.tokenizers.units import build_teacher
+        from audiolatent.tokenizers.units import build_teacher, parse_teacher
 
         config.validate()
         if not config.active:
@@ -117,9 +113,13 @@ class SemanticObjective:
         self.config, self.frame_rate, self.sample_rate = config, float(frame_rate), int(sample_rate)
         self.weights = {name: float(getattr(config, name)) for name in SEMANTIC_LOSSES if getattr(config, name) > 0}
         self.teacher = self.phone_teacher = None
+        teacher_folder = None  # of a phone teacher used as `teacher`
         heads: dict[str, nn.Module] = {}
         if config.distill > 0 or config.repa > 0:
-            self.teacher = build_teacher(_teacher_spec(config.teacher)).requires_grad_(False)
+            spec = parse_teacher(config.teacher) if isinstance(config.teacher, str) else dict(config.teacher)
+            self.teacher = build_teacher(spec).requires_grad_(False)
+            if spec.get("kind") == "phone" and spec.get("output", "posteriors") == "hidden":  # parse_teacher sets hidden
+                teacher_folder = spec.get("path")
             width = self.teacher.dim
             if config.distill > 0:
                 heads["distill"] = nn.Conv1d(dim, width, 1)
@@ -129,8 +129,11 @@ class SemanticObjective:
         if config.phone > 0:
             from audiolatent.tokenizers.phone_teacher import load_phone_teacher
 
-            folder = config.phone_teacher or _teacher_spec(config.teacher)["path"]
-            self.phone_teacher = load_phone_teacher(folder, output="logits").requires_grad_(False)
+            folder = config.phone_folder()
+            if folder is not None and folder == teacher_folder:  # the same network: one pass gives both
+                self.phone_teacher = self.teacher
+            else:
+                self.phone_teacher = load_phone_teacher(folder, output="logits").requires_grad_(False)
             heads["phone"] = nn.Conv1d(dim, len(self.phone_teacher.phones), 1)
         if config.ar > 0:
             options = dict(config.ar_options)
@@ -144,21 +147,16 @@ class SemanticObjective:
                 teacher.to(device)
         return self
 
-    def describe(self) -> dict:
-        """What the run's semantic losses are (for run.json and logs)."""
-        return {"weights": dict(self.weights),
-                "teacher": getattr(self.teacher, "name", None), "phone_teacher": getattr(self.phone_teacher, "name", None),
-                "head_parameters": sum(p.numel() for p in self.heads.parameters())}
-
     def losses(self, x: torch.Tensor, out: dict) -> dict[str, torch.Tensor]:
         """Unweighted semantic losses of a codec forward ``out`` on audio ``x [B, C, N]``."""
         first, z_q = out["first_level"], out["z_q"]
         frames = z_q.shape[-1]
         mono = x.mean(dim=1, keepdim=True) if x.shape[1] > 1 else x
         result: dict[str, torch.Tensor] = {}
+        native = None  # the teacher's features at its own frame rate
         if self.teacher is not None:
-            target = standardise_features(
-                self.teacher.features_at(mono.float(), self.sample_rate, self.frame_rate, frames).to(z_q.device))
+            native = self.teacher.features(mono.float(), self.sample_rate)
+            target = standardise_features(self.teacher.on_grid(native, self.frame_rate, frames).to(z_q.device))
             if "distill" in self.heads:
                 estimate = self.heads["distill"](first.float())
                 result["distill"] = (cosine_distance(estimate, target) if self.config.distill_kind == "cosine"
@@ -166,7 +164,11 @@ class SemanticObjective:
             if "repa" in self.heads:
                 result["repa"] = cosine_distance(self.heads["repa"](z_q.float()), target)
         if self.phone_teacher is not None:
-            logits = self.phone_teacher.features_at(mono.float(), self.sample_rate, self.frame_rate, frames)
+            if self.phone_teacher is self.teacher:  # its hidden features are computed already: only the head is left
+                with torch.no_grad():
+                    logits = self.teacher.on_grid(self.teacher.head(native), self.frame_rate, frames)
+            else:
+                logits = self.phone_teacher.features_at(mono.float(), self.sample_rate, self.frame_rate, frames)
             labels = logits.argmax(dim=1).to(z_q.device)
             result["phone"] = F.cross_entropy(self.heads["phone"](first.float()), labels)
         if "ar" in self.heads:

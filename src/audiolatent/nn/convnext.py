@@ -31,7 +31,7 @@ from audiolatent.core.streaming import StreamingModule
 from audiolatent.nn.conv import StreamingConv1d
 from audiolatent.nn.matvec import linear_rows
 from audiolatent.nn.latency import downsampling_lookahead, upsampling_lookahead
-from audiolatent.nn.spectral import StreamingISTFTHead, StreamingSTFT
+from audiolatent.nn.spectral import MelMagnitudePrior, StreamingISTFTHead, StreamingSTFT
 
 __all__ = ["ChannelLayerNorm", "ConvNeXtBlock", "ConvNeXtBackbone", "STFTConvNeXtEncoder", "VocosDecoder"]
 
@@ -236,9 +236,16 @@ class VocosDecoder(StreamingModule):
         subframes: synthesis frames per latent frame (ISTFT hop ``hop_length / subframes``): finer
             time resolution and a shorter window for the same backbone.
         causal: causal backbone (streams, lookahead 0).
+        magnitude_prior: ``"mel"``: the latent is a log-mel spectrogram (``mel_analysis`` says
+            which) and the head adds its :class:`~audiolatent.nn.spectral.MelMagnitudePrior` to
+            the predicted log magnitude, so the network learns a correction and the phase (a
+            mel vocoder); None: no prior.
+        mel_analysis: the mel analysis (:class:`~audiolatent.tokenizers.mel.MelConfig` fields
+            ``sample_rate n_fft win_length n_mels f_min f_max mel_scale norm power log_floor``);
+            a codec fills it from a ``log-mel`` encoder.
 
     Attributes: ``hop_length`` (= ``stride``), ``lookahead`` (output samples, 0), ``causal``,
-    ``dimension``.
+    ``dimension``, ``prior`` (the prior module or None).
     """
 
     def __init__(
@@ -256,6 +263,8 @@ class VocosDecoder(StreamingModule):
         normalize: bool = True,
         causal: bool = True,
         subframes: int = 1,
+        magnitude_prior: str | None = None,
+        mel_analysis: dict | None = None,
     ) -> None:
         super().__init__()
         if subframes < 1 or hop_length % subframes:
@@ -264,6 +273,18 @@ class VocosDecoder(StreamingModule):
         self.backbone = ConvNeXtBackbone(dim, n_layers, dimension, intermediate_dim, kernel_size, None, dilations, causal=causal)
         self.head = StreamingISTFTHead(dim, n_fft or 4 * synthesis_hop, synthesis_hop, channels=channels, window=window,
                                        normalize=normalize, subframes=subframes)
+        self.prior = None
+        if magnitude_prior == "mel":
+            if not mel_analysis:
+                raise ValueError("vocos decoder: magnitude_prior 'mel' needs a log-mel latent (encoder kind log-mel) "
+                                 "or an explicit mel_analysis")
+            analysis = {k: v for k, v in mel_analysis.items() if k != "hop_length"}
+            analysis["analysis_n_fft"] = analysis.pop("n_fft")
+            if analysis.get("n_mels") != dimension:
+                raise ValueError(f"vocos decoder: the mel prior reads {analysis.get('n_mels')} mels but the latent has {dimension} channels")
+            self.prior = MelMagnitudePrior(self.head.n_fft, self.head.window, **analysis)
+        elif magnitude_prior is not None:
+            raise ValueError(f"vocos decoder: magnitude_prior must be 'mel' or None, got {magnitude_prior!r}")
         self.channels, self.dimension, self.causal = channels, dimension, causal
         self.hop_length = self.stride = hop_length
         self.lookahead = upsampling_lookahead([self.backbone, self.head])
@@ -274,4 +295,4 @@ class VocosDecoder(StreamingModule):
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         """``z [B, dimension, T]`` -> ``[B, channels, T * hop_length]``."""
-        return self.head(self.backbone(z))
+        return self.head(self.backbone(z), None if self.prior is None else self.prior(z))

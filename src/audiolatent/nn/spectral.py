@@ -61,7 +61,7 @@ from audiolatent.nn.conv import SMALL_CHUNK_FRAMES
 from audiolatent.nn.matvec import linear_rows
 from audiolatent.nn.melscale import mel_filterbank
 
-__all__ = ["WINDOWS", "causal_window", "StreamingSTFT", "StreamingISTFTHead"]
+__all__ = ["WINDOWS", "causal_window", "StreamingSTFT", "StreamingISTFTHead", "MelMagnitudePrior"]
 
 WINDOWS = ("hann", "asymmetric")
 _MAX_LOG_MAGNITUDE = math.log(100.0)  # Vocos clips exp(m) at 1e2
@@ -229,8 +229,12 @@ class StreamingISTFTHead(StreamingModule):
     def _init_streaming_state(self, batch_size: int) -> _ISTFTState:
         return _ISTFTState(self.window.new_zeros(batch_size, self.channels, self.n_fft - self.hop_length))
 
-    def spectrum(self, x: torch.Tensor) -> torch.Tensor:
-        """Complex spectrum ``[B, C, T * S, n_fft // 2 + 1]`` (synthesis frames) from ``x [B, dim, T]``."""
+    def spectrum(self, x: torch.Tensor, prior: torch.Tensor | None = None) -> torch.Tensor:
+        """Complex spectrum ``[B, C, T * S, n_fft // 2 + 1]`` (synthesis frames) from ``x [B, dim, T]``.
+
+        ``prior``: an optional log-magnitude ``[B, T, n_fft // 2 + 1]`` per input frame (e.g.
+        :class:`MelMagnitudePrior`) added to the predicted log magnitude of each of the frame's
+        ``S`` synthesis frames and every channel: the network then predicts a correction."""
         b, _, t = x.shape
         s = self.subframes
         if t == 1 and self.is_streaming:  # one frame (a 20 ms chunk): a matrix-vector product
@@ -241,6 +245,10 @@ class StreamingISTFTHead(StreamingModule):
         out = projected.view(b, self.channels, 2, self.n_bins, s, t).permute(0, 1, 2, 5, 4, 3)
         out = out.reshape(b, self.channels, 2, t * s, self.n_bins)
         log_magnitude, phase = out[:, :, 0], out[:, :, 1]
+        if prior is not None:
+            if tuple(prior.shape) != (b, t, self.n_bins):
+                raise ValueError(f"ISTFT head: prior must be [B, T, n_bins] = {[b, t, self.n_bins]}, got {list(prior.shape)}")
+            log_magnitude = log_magnitude + prior.repeat_interleave(s, dim=1).unsqueeze(1)
         magnitude = log_magnitude.clamp(max=_MAX_LOG_MAGNITUDE).exp()
         return torch.complex(magnitude * phase.cos(), magnitude * phase.sin())
 
@@ -276,15 +284,16 @@ class StreamingISTFTHead(StreamingModule):
         self.proj.weight.copy_(new_w.reshape(self.proj.weight.shape))
         self.proj.bias.copy_(new_b.reshape(-1))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``x [B, dim, T]`` -> ``[B, C, T * subframes * hop_length]``."""
+    def forward(self, x: torch.Tensor, prior: torch.Tensor | None = None) -> torch.Tensor:
+        """``x [B, dim, T]`` (and an optional log-magnitude ``prior``, see :meth:`spectrum`) ->
+        ``[B, C, T * subframes * hop_length]``."""
         self._check_streaming_batch(x)
         b, _, t = x.shape
         n_out = t * self.stride
         t = t * self.subframes  # synthesis frames
         if t == 0:
             return x.new_zeros(b, self.channels, 0)
-        frames = torch.fft.irfft(self.spectrum(x), n=self.n_fft, dim=-1) * self.window  # [B, C, T, n_fft]
+        frames = torch.fft.irfft(self.spectrum(x, prior), n=self.n_fft, dim=-1) * self.window  # [B, C, T, n_fft]
         hop, context = self.hop_length, self.n_fft - self.hop_length
         if self.is_streaming and t <= SMALL_CHUNK_FRAMES:
             # a few frames: add them one by one onto the carried tail (cheaper than fold's fixed cost)
@@ -306,3 +315,77 @@ class StreamingISTFTHead(StreamingModule):
                 state.tail = full[..., n_out:]
         # the envelope depends on n mod hop: broadcast it over the T hops
         return (full[..., :n_out].view(b, self.channels, t, hop) * self.inverse_envelope).view(b, self.channels, n_out)
+
+
+class MelMagnitudePrior(nn.Module):
+    """A log-magnitude spectrum on a synthesis grid from a log-mel frame: ``[B, n_mels, T] -> [B, T, F]``.
+
+    A mel vocoder has to rebuild the magnitude the mel analysis smoothed; most of it is a fixed
+    linear map that needs no learning. This module computes it, so that a decoder head
+    (:class:`StreamingISTFTHead` ``prior``) only learns a correction and the phase:
+
+    1. ``a_m = mel_m / sum_k fb[m, k]`` (the analysis filterbank ``fb``, ``analysis_n_fft`` grid): the
+       mean analysis magnitude (``power`` 1) or power (``power`` 2) inside band ``m``;
+    2. on the synthesis grid (``n_fft``, the head's FFT size, ``F = n_fft // 2 + 1`` bins) bin ``j``
+       takes the average of the ``a_m`` weighted by the same mel filters sampled on that grid,
+       ``sum_m g[m, j] a_m / sum_m g[m, j]`` (a convex interpolation: non-negative and exact on a
+       flat spectrum); bins outside every filter copy the nearest covered bin;
+    3. ``power`` 2 is undone with a square root, and the result is scaled by
+       ``sum(synthesis_window) / sum(analysis_window)`` (a sinusoid's peak in one STFT relative to
+       the other), then ``ln(max(., floor))``.
+
+    On a flat spectrum this is exact; on speech it is the spectral envelope Griffin-Lim starts
+    from. The map is a fixed buffer ``[F, n_mels]``: per-frame, no state, so it streams.
+
+    Args:
+        n_fft: synthesis FFT size.
+        synthesis_window: the head's window ``[n_fft]``.
+        sample_rate, analysis_n_fft, win_length, n_mels, f_min, f_max, mel_scale, norm, power,
+        log_floor: the mel analysis (:class:`~audiolatent.tokenizers.mel.MelConfig` fields;
+            ``analysis_n_fft`` is its ``n_fft``, the analysis window a periodic Hann of
+            ``win_length``).
+    """
+
+    def __init__(
+        self,
+        n_fft: int,
+        synthesis_window: torch.Tensor,
+        *,
+        sample_rate: int,
+        analysis_n_fft: int,
+        win_length: int,
+        n_mels: int,
+        f_min: float = 0.0,
+        f_max: float | None = None,
+        mel_scale: str = "slaney",
+        norm: str | None = "slaney",
+        power: float = 1.0,
+        log_floor: float = 1e-5,
+    ) -> None:
+        super().__init__()
+        if power <= 0:
+            raise ValueError(f"mel prior: power must be positive, got {power}")
+        bank = dict(sample_rate=sample_rate, n_mels=n_mels, f_min=f_min, f_max=f_max, mel_scale=mel_scale, norm=norm)
+        analysis = mel_filterbank(n_fft=analysis_n_fft, **bank).double()
+        synthesis = mel_filterbank(n_fft=n_fft, **bank).double()  # [n_mels, F]
+        band_sums = analysis.sum(1)
+        if bool((band_sums <= 0).any()):
+            raise ValueError(f"mel prior: some of the {n_mels} mel bands hold no FFT bin at n_fft {analysis_n_fft}")
+        coverage = synthesis.sum(0)  # [F]
+        covered = torch.nonzero(coverage > 0).squeeze(1)
+        if covered.numel() == 0:
+            raise ValueError(f"mel prior: no bin of the n_fft {n_fft} grid falls inside the mel filters")
+        nearest = covered[(torch.arange(coverage.numel())[:, None] - covered[None]).abs().argmin(1)]
+        weights = synthesis[:, nearest] / coverage[nearest]  # [n_mels, F], columns sum to 1
+        mapping = (weights / band_sums[:, None]).T  # [F, n_mels]
+        scale = float(synthesis_window.double().sum()) / float(torch.hann_window(win_length, dtype=torch.float64).sum())
+        self.register_buffer("mapping", mapping.float(), persistent=False)
+        self.power, self.scale = float(power), scale
+        self.floor = math.log(max(log_floor, 1e-12) ** (1.0 / power) * scale * 1e-2)
+        self.n_bins = n_fft // 2 + 1
+
+    def forward(self, log_mel: torch.Tensor) -> torch.Tensor:
+        """``log_mel [B, n_mels, T]`` -> log magnitude ``[B, T, F]``."""
+        values = torch.matmul(self.mapping, log_mel.exp()).clamp_min(1e-30)  # [B, F, T]
+        log_magnitude = values.log() / self.power + math.log(self.scale)
+        return log_magnitude.clamp_min(self.floor).transpose(1, 2)

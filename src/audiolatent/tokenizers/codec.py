@@ -205,6 +205,8 @@ class NeuralCodec(Tokenizer):
         shared = {"channels": config.channels, "sample_rate": config.sample_rate}
         self.encoder = _build_part(ENCODERS, encoder_kind, "encoder", encoder_args, shared)
         from_encoder = {"dimension": self.encoder.dimension, "hop_length": self.encoder.hop_length}
+        if getattr(self.encoder, "mel_analysis", None) is not None:  # a log-mel latent: a mel vocoder's prior reads it
+            from_encoder["mel_analysis"] = self.encoder.mel_analysis
         self.decoder = _build_part(DECODERS, decoder_kind, "decoder", decoder_kwargs(config), {**shared, **from_encoder})
         if self.encoder.hop_length != self.decoder.hop_length or self.encoder.dimension != self.decoder.dimension:
             raise ConfigError(

@@ -62,7 +62,8 @@ class StreamingLogMel(StreamingModule):
 
     Attributes: ``hop_length`` (= ``stride``), ``dimension`` (``n_mels``), ``lookahead`` (input
     samples past a frame's own hop window that it reads), ``causal`` (False: it reads ahead, and
-    streams with that lookahead), ``mel_config``.
+    streams with that lookahead), ``mel_config``, ``mel_analysis`` (sample rate and
+    analysis fields, for a decoder's mel prior).
 
     Offline input must be a whole number of hops (the codec pads). In streaming, each call
     returns the frames whose window is complete (possibly none); :meth:`flush` ends the signal
@@ -85,6 +86,7 @@ class StreamingLogMel(StreamingModule):
         self.register_buffer("window", torch.hann_window(c.win_length, periodic=True), persistent=False)
         self.channels, self.dimension = channels, c.n_mels
         self.hop_length = self.stride = c.hop_length
+        self.mel_analysis = {"sample_rate": c.sample_rate, **analysis_of(c)}  # what a decoder's mel prior reads
         # the last non-zero window sample of frame t is at t * hop + reach (torch.stft centres the
         # window inside the n_fft frame); the frame's own hop window ends at t * hop + hop - 1
         reach = (c.n_fft - c.win_length) // 2 + c.win_length - 1 - c.n_fft // 2

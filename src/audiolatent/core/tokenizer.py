@@ -151,18 +151,31 @@ class Tokenizer(StreamingModule):
         batch = audio.shape[0]
         if lengths is None:  # every item whole: one length per stream, computed in Python (cheap per chunk)
             for s in streams:
+                if s.durations is not None:  # variable-rate: the tokenizer counted its own frames
+                    continue
                 frames = min(math.ceil(n / (self.sample_rate / s.frame_rate)), s.num_frames)
                 s.lengths = torch.full((batch,), frames, dtype=torch.long)
             lengths = None if self.is_streaming else torch.full((batch,), n, dtype=torch.long)
         else:
             lengths = lengths.detach().cpu().long()
             for s in streams:
+                if s.durations is not None:
+                    s.lengths = self._variable_rate_lengths(s, lengths)
+                    continue
                 stream_hop = self.sample_rate / s.frame_rate
                 s.lengths = torch.ceil(lengths.double() / stream_hop).long().clamp(max=s.num_frames)
         return Latent(
             streams, self.sample_rate, self.name, self.config_hash,
             None if self.is_streaming else lengths,
         )
+
+    def _variable_rate_lengths(self, stream: Stream, lengths: torch.Tensor) -> torch.Tensor:
+        """Frames of a variable-rate stream that start inside each item's ``lengths`` samples
+        (a padded batch): those whose start time, the running sum of durations, is before the end."""
+        counted = stream.lengths if stream.lengths is not None else torch.full_like(lengths, stream.num_frames)
+        starts = torch.cumsum(stream.durations.double(), dim=1) - stream.durations.double()  # [B, T] seconds
+        inside = (starts * self.sample_rate < lengths.double()[:, None] - 1e-6).sum(1)
+        return torch.minimum(inside, counted.cpu().long())
 
     def flush_encode(self) -> Latent | None:
         """Streaming only: end the signal and return the frames the encoder still holds, or None.
@@ -180,7 +193,8 @@ class Tokenizer(StreamingModule):
         if streams is None:
             return None
         for s in streams:
-            s.lengths = torch.full((s.values.shape[0],), s.num_frames, dtype=torch.long)
+            if s.lengths is None or s.durations is None:
+                s.lengths = torch.full((s.values.shape[0],), s.num_frames, dtype=torch.long)
         return Latent(streams, self.sample_rate, self.name, self.config_hash, None)
 
     def _flush_encode(self) -> list[Stream] | None:

@@ -18,6 +18,7 @@ scalar     ScalarQuantizer             tanh + uniform rounding per channel (SQ-C
 gaussian   GaussianBottleneck          VAE posterior + KL
 softnorm   SoftNormBottleneck          EMA-RMS normalisation + training noise
 identity   IdentityBottleneck          continuous z (optionally projected)
+segment    CausalSegmenter             causal variable-rate segments + durations (H-Net routing)
 =========  ==========================  ===============================================
 """
 
@@ -38,11 +39,13 @@ from audiolatent.quantize.softnorm import SoftNormBottleneck  # isort: skip
 from audiolatent.quantize.identity import IdentityBottleneck  # isort: skip
 from audiolatent.quantize.levels import UniformLevels  # isort: skip
 from audiolatent.quantize.kmeans import KMeansUnits  # isort: skip
+from audiolatent.quantize.segment import CausalSegmenter  # isort: skip
 
 __all__ = [
     "BOTTLENECKS",
     "Bottleneck",
     "BottleneckOutput",
+    "CausalSegmenter",
     "FSQ",
     "GaussianBottleneck",
     "GroupResidualVQ",

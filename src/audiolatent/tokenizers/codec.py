@@ -244,7 +244,9 @@ class NeuralCodec(Tokenizer):
     def lookahead(self) -> int | None:
         if self.encoder.lookahead is None or self.decoder.lookahead is None:  # a whole-signal teacher
             return None
-        return int(self.encoder.lookahead + self.decoder.lookahead)
+        # a segmenting bottleneck holds a segment back until it closes (at most max_length - 1 frames)
+        held = getattr(self.bottleneck, "lookahead_frames", 0) * self.encoder.hop_length
+        return int(self.encoder.lookahead + self.decoder.lookahead + held)
 
     @property
     def streamable(self) -> bool:
@@ -272,11 +274,25 @@ class NeuralCodec(Tokenizer):
     def _encode(self, audio: torch.Tensor) -> list[Stream]:
         return self._streams_of(self.encoder(audio))
 
+    @property
+    def variable_rate(self) -> bool:
+        """Whether the latent has one frame per segment of varying duration (a ``segment`` bottleneck)."""
+        return bool(getattr(self.bottleneck, "variable_rate", False))
+
     def _flush_encode(self) -> list[Stream] | None:
         flush = getattr(self.encoder, "flush", None)  # an encoder with lookahead holds frames back
-        return None if flush is None else self._streams_of(flush())
+        held = None if flush is None else self._streams_of(flush())
+        if not self.variable_rate:
+            return held
+        last = self._segment_streams(*self.bottleneck.flush(self._n_q))  # the open segment
+        if held is None:
+            return last
+        return [type(a)(torch.cat([a.values, b.values], dim=-1), a.frame_rate, a.codebook_sizes, a.name,
+                        a.lengths + b.lengths, torch.cat([a.durations, b.durations], dim=-1)) for a, b in zip(held, last)]
 
     def _streams_of(self, z: torch.Tensor) -> list[Stream]:
+        if self.variable_rate:
+            return self._segment_streams(*self.bottleneck.encode_segments(z, self._n_q))
         codes = self.bottleneck.encode(z, self._n_q)
         specs = self.bottleneck.stream_specs(self._n_q)
         return [
@@ -289,8 +305,25 @@ class NeuralCodec(Tokenizer):
             for values, spec in zip(codes, specs)
         ]
 
+    def _segment_streams(self, codes: list[torch.Tensor], counts: torch.Tensor) -> list[Stream]:
+        """Streams of a segmenting bottleneck: every stream has one frame per segment, the
+        segments' ``lengths`` and their ``durations`` in seconds (zero on padding)."""
+        specs = self.bottleneck.stream_specs(self._n_q)
+        counts = counts.detach().cpu().long()
+        frames = codes[-1][:, 0].detach().cpu().long() + 1  # the durations stream: frames - 1
+        valid = torch.arange(frames.shape[1])[None] < counts[:, None]
+        seconds = (frames * valid).double() * self.encoder_hop / self.sample_rate
+        return [
+            Stream(values, self.sample_rate / self.encoder_hop, spec.codebook_sizes if spec.kind == "discrete" else None,
+                   spec.name, counts.clone(), seconds.float())
+            for values, spec in zip(codes, specs)
+        ]
+
     def _decode(self, streams: list[Stream]) -> torch.Tensor:
-        z_q = self.bottleneck.decode([s.values for s in streams])
+        if self.variable_rate:
+            z_q = self.bottleneck.decode([s.values for s in streams], streams[-1].lengths)
+        else:
+            z_q = self.bottleneck.decode([s.values for s in streams])
         if z_q.shape[-1] == 0:  # a streamed chunk in which an encoder with lookahead completed no frame
             return z_q.new_zeros(z_q.shape[0], self.channels, 0)
         return self.decoder(z_q)

@@ -151,7 +151,8 @@ class LossConfig:
     ``stft_options``), ``time_l1``. GAN (only with discriminators and after
     ``adversarial_start_step``): ``adversarial`` (``adversarial_kind``: hinge | least_squares),
     ``feature_matching``. Bottleneck (unweighted in the codec's output): ``commitment``,
-    ``codebook``, ``kl``, ``entropy``.
+    ``codebook``, ``kl``, ``entropy``, ``rate`` (the boundary-rate loss of a ``segment``
+    bottleneck, :func:`~audiolatent.quantize.segment.rate_loss`).
 
     ``balancer``: combine the losses that depend on the reconstruction (mel, stft, time_l1,
     adversarial, feature_matching) with EnCodec's gradient balancer
@@ -168,6 +169,7 @@ class LossConfig:
     codebook: float = 1.0
     kl: float = 0.0
     entropy: float = 0.0
+    rate: float = 0.0
     balancer: bool = False
     adversarial_kind: str = "hinge"
     mel_options: dict = field(default_factory=dict)

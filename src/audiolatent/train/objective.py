@@ -7,7 +7,7 @@ Generator (the codec). For audio ``x [B, C, N]`` and its reconstruction ``y [B, 
   of the discriminator features of ``y`` vs ``x``) all depend on the codec only through ``y``,
   so :class:`~audiolatent.train.balancer.LossCombiner` turns them into one gradient ``G``
   w.r.t. ``y`` (weighted sum, or EnCodec's balancer);
-* bottleneck losses (``commitment``, ``codebook``, ``kl``, ``entropy``, from the codec's output)
+* bottleneck losses (``commitment``, ``codebook``, ``kl``, ``entropy``, ``rate``, from the codec's output)
   are summed with their weights into ``aux``;
 * :meth:`CodecObjective.generator_backward` runs ``autograd.backward([y, aux], [G, 1])``: a
   single backward pass, which is what DDP expects (two ``backward()`` calls per forward would
@@ -41,7 +41,7 @@ from audiolatent.train.losses import (
 __all__ = ["CodecObjective", "BOTTLENECK_LOSSES"]
 
 #: bottleneck loss names the codec returns, each weighted by the field of the same name in LossConfig
-BOTTLENECK_LOSSES = ("commitment", "codebook", "kl", "entropy")
+BOTTLENECK_LOSSES = ("commitment", "codebook", "kl", "entropy", "rate")
 
 
 def _build_loss(field: str, cls: type[nn.Module], options: object, sample_rate: int) -> nn.Module:

@@ -82,3 +82,44 @@ def test_purely_continuous_latent_has_no_bits():
     result = rate_metrics([latent])
     assert result["nominal_bits_per_second"] is None and result["entropy_bits_per_second"] is None
     assert result["values_per_second"] == 800.0
+
+
+def _variable(durations_frames, sizes=(16,), frame_seconds=0.02, num_samples=None):
+    d = torch.tensor([durations_frames], dtype=torch.float32) * frame_seconds
+    n = len(durations_frames)
+    codes = torch.zeros(1, len(sizes), n, dtype=torch.long)
+    stream = Stream(codes, 1 / frame_seconds, sizes, "v", torch.tensor([n]), d)
+    return Latent([stream], 16000, num_samples=None if num_samples is None else torch.tensor([num_samples]))
+
+
+def test_token_spread_of_files_at_two_rates():
+    """One second in 50 one-frame segments (50 tokens/s), one second in 10 five-frame ones (10)."""
+    from audiolatent.bench.rate import token_spread
+
+    spread = token_spread([_variable([1] * 50, num_samples=16000), _variable([5] * 10, num_samples=16000)])
+    assert spread["mean"] == pytest.approx(30.0) and spread["std"] == pytest.approx(20.0)
+    assert (spread["min"], spread["max"], spread["files"]) == (pytest.approx(10.0), pytest.approx(50.0), 2)
+    fixed = token_spread([discrete(torch.zeros(1, 4, 50, dtype=torch.long), (256,) * 4)])
+    assert fixed["std"] == 0.0 and fixed["mean"] == pytest.approx(200.0)
+
+
+def test_rate_by_content_puts_tokens_where_the_energy_is():
+    """Half a second of tone then half a second of digital silence: segments of one frame over the
+    tone and of five over the silence give 50 and 10 tokens/s; a fixed rate gives 50 in both."""
+    from audiolatent.bench.rate import rate_by_content, speech_frames
+
+    t = torch.arange(16000) / 16000
+    audio = torch.where(t < 0.5, 0.3 * torch.sin(2 * torch.pi * 200 * t), torch.zeros(()))[None]  # [1, N]
+    assert speech_frames(audio, 16000).tolist() == [True] * 25 + [False] * 25
+    latent = _variable([1] * 25 + [5] * 5, sizes=(16, 4), num_samples=16000)
+    out = rate_by_content([latent], [audio])
+    assert out["speech"]["seconds"] == pytest.approx(0.5) and out["silence"]["seconds"] == pytest.approx(0.5)
+    assert out["speech"]["tokens_per_second"] == pytest.approx(2 * 50.0)  # two codebooks
+    assert out["silence"]["tokens_per_second"] == pytest.approx(2 * 10.0)
+    assert out["speech"]["nominal_bits_per_second"] == pytest.approx(50.0 * 6)
+    fixed = Latent([Stream(torch.zeros(1, 1, 50, dtype=torch.long), 50.0, (16,), "codes", torch.tensor([50]))], 16000,
+                   num_samples=torch.tensor([16000]))
+    out = rate_by_content([fixed], [audio])
+    assert out["speech"]["tokens_per_second"] == pytest.approx(50.0) == out["silence"]["tokens_per_second"]
+    with pytest.raises(ValueError, match="2 audio"):
+        rate_by_content([fixed], [audio, audio])

@@ -24,6 +24,19 @@ Definitions (per stream ``s`` with frame rate ``f_s`` frames/s)
 
 Variable-rate streams (with per-frame ``durations``) use the *effective* frame rate, valid
 frames / total seconds of their durations.
+
+Where the tokens go (:func:`token_spread`, :func:`rate_by_content`)
+-------------------------------------------------------------------
+* **tokens/s spread**: per file, ``K_s * n_s / seconds`` summed over discrete streams, with
+  ``n_s`` its valid frames and ``seconds`` the file's audio length (``num_samples``; else the
+  sum of durations, else ``n_s / f_s``): mean, standard deviation, min and max over the files.
+  A fixed-rate latent has no spread beyond its last partial frame.
+* **rate by content**: every 20 ms of the file's audio is *speech* when its level is within
+  ``35 dB`` of the file's loudest 20 ms and above ``-70 dBFS``, else *silence* (an energy
+  detector: no transcript needed). A latent frame belongs to the class of the 20 ms window at
+  its midpoint (``start + duration / 2``). Per class: its seconds of audio, tokens/s (tokens of
+  frames in the class / seconds of the class) and nominal bits/s alike. A fixed-rate latent
+  spends the same in both; a variable-rate one should spend less on silence.
 """
 
 from __future__ import annotations
@@ -35,7 +48,10 @@ import torch
 from audiolatent.bench.metrics import Metric, register_metric
 from audiolatent.core.latent import Latent, Stream
 
-__all__ = ["rate_metrics", "codebook_statistics"]
+__all__ = ["rate_metrics", "codebook_statistics", "token_spread", "rate_by_content", "speech_frames"]
+
+#: the energy detector of :func:`speech_frames`: window, level below the loudest window, absolute floor
+CONTENT_WINDOW_SECONDS, CONTENT_RANGE_DB, CONTENT_FLOOR_DBFS = 0.02, 35.0, -70.0
 
 
 def _valid_frames(stream: Stream) -> list[torch.Tensor]:
@@ -112,6 +128,92 @@ def rate_metrics(latents: list[Latent]) -> dict:
         "entropy_bits_per_second": sum(s["entropy_bits_per_second"] for s in discrete) if discrete else None,
         "values_per_second": sum(s["frame_rate"] * (s.get("dims") or s.get("codebooks")) for s in streams.values()),
     }
+
+
+def _frame_times(stream: Stream, item: int, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Start times and durations (seconds, float64) of the first ``n`` frames of ``item``."""
+    if stream.durations is not None:
+        durations = stream.durations[item, :n].double()
+        return torch.cumsum(durations, 0) - durations, durations
+    durations = torch.full((n,), 1.0 / stream.frame_rate, dtype=torch.float64)
+    return torch.arange(n, dtype=torch.float64) / stream.frame_rate, durations
+
+
+def _item_seconds(latent: Latent, item: int) -> float:
+    if latent.num_samples is not None:
+        return float(latent.num_samples[item]) / latent.sample_rate
+    stream = latent.streams[0]
+    n = int(stream.lengths[item]) if stream.lengths is not None else stream.num_frames
+    return float(_frame_times(stream, item, n)[1].sum())
+
+
+def token_spread(latents: list[Latent]) -> dict | None:
+    """Per-file tokens/s of the discrete streams: ``{"mean", "std", "min", "max", "files"}``
+    (see the module docstring); None for a latent with no discrete stream."""
+    values = []
+    for latent in latents:
+        discrete = [s for s in latent.streams if s.is_discrete]
+        if not discrete:
+            return None
+        for b in range(latent.streams[0].values.shape[0]):
+            seconds = _item_seconds(latent, b)
+            tokens = sum(len(s.codebook_sizes) * v.shape[-1] for s in discrete for v in [_valid_frames(s)[b]])
+            if seconds > 0:
+                values.append(tokens / seconds)
+    if not values:
+        return None
+    t = torch.tensor(values, dtype=torch.float64)
+    return {"mean": float(t.mean()), "std": float(t.std(unbiased=False)), "min": float(t.min()), "max": float(t.max()),
+            "files": len(values)}
+
+
+def speech_frames(audio: torch.Tensor, sample_rate: int) -> torch.Tensor:
+    """``bool [W]``: which 20 ms windows of ``audio`` (``[N]`` or ``[C, N]``, channels averaged)
+    are speech by the energy rule of the module docstring (a partial last window counts)."""
+    x = audio.double().reshape(-1, audio.shape[-1]).mean(0)
+    window = max(1, round(CONTENT_WINDOW_SECONDS * sample_rate))
+    x = torch.nn.functional.pad(x, (0, -x.numel() % window))
+    level = 10.0 * torch.log10(x.view(-1, window).square().mean(1) + 1e-12)
+    return (level > level.max() - CONTENT_RANGE_DB) & (level > CONTENT_FLOOR_DBFS)
+
+
+def rate_by_content(latents: list[Latent], audio: list[torch.Tensor]) -> dict | None:
+    """Seconds, tokens/s and nominal bits/s of the discrete streams in speech and in silence
+    (``{"speech": {...}, "silence": {...}}``; see the module docstring). ``audio``: one
+    ``[C, N]`` or ``[B, C, N]`` tensor per latent, the audio it encodes. None without a
+    discrete stream."""
+    if len(audio) != len(latents):
+        raise ValueError(f"rate_by_content: {len(latents)} latents but {len(audio)} audio tensors")
+    seconds = {"speech": 0.0, "silence": 0.0}
+    tokens = {"speech": 0.0, "silence": 0.0}
+    bits = {"speech": 0.0, "silence": 0.0}
+    for latent, wave in zip(latents, audio):
+        discrete = [s for s in latent.streams if s.is_discrete]
+        if not discrete:
+            return None
+        wave = wave if wave.dim() == 3 else wave[None]
+        for b in range(wave.shape[0]):
+            n_samples = int(latent.num_samples[b]) if latent.num_samples is not None else wave.shape[-1]
+            speech = speech_frames(wave[b, :, :n_samples], latent.sample_rate)
+            window = CONTENT_WINDOW_SECONDS
+            spoken = float(speech.sum()) * window
+            total = n_samples / latent.sample_rate
+            seconds["speech"] += min(spoken, total)
+            seconds["silence"] += max(total - spoken, 0.0)
+            for s in discrete:
+                n = _valid_frames(s)[b].shape[-1]
+                starts, durations = _frame_times(s, b, n)
+                where = ((starts + durations / 2) / window).long().clamp(0, speech.numel() - 1)
+                in_speech = speech[where]
+                k, frame_bits = len(s.codebook_sizes), sum(math.log2(v) for v in s.codebook_sizes)
+                for name, mask in (("speech", in_speech), ("silence", ~in_speech)):
+                    count = float(mask.sum())
+                    tokens[name] += k * count
+                    bits[name] += frame_bits * count
+    return {name: {"seconds": seconds[name],
+                   "tokens_per_second": tokens[name] / seconds[name] if seconds[name] > 0 else None,
+                   "nominal_bits_per_second": bits[name] / seconds[name] if seconds[name] > 0 else None}
+            for name in ("speech", "silence")}
 
 
 def _effective_frame_rate(streams: list[Stream], declared: float) -> float:

@@ -19,7 +19,9 @@ split) and, per tokenizer:
 2. **rate** — :func:`audiolatent.bench.rate.rate_metrics` over the scored files' latents;
    ``rate.bits_per_second`` is the nominal rate of discrete latents (None for continuous ones,
    whose ``values_per_second`` is reported instead) and ``rate.entropy_bits_per_second`` the
-   order-0 entropy-coded rate.
+   order-0 entropy-coded rate; ``rate.tokens_per_second_spread`` (per-file tokens/s: mean, std,
+   min, max) and ``rate.by_content`` (tokens/s and bits/s in speech and in silence, energy
+   detector) show where a variable-rate latent spends its tokens.
 3. **streaming** — :func:`audiolatent.bench.streaming.measure_streaming` (for tokenizers with
    ``deterministic = False`` such as Codec2: the encoder probed, the round trip declared,
    marked ``probed: False``).
@@ -73,7 +75,7 @@ from audiolatent.bench.pipeline.inputs import (BUILTIN_CORPORA, KINDS, PRESETS, 
 from audiolatent.bench.pipeline.score import ALIGN_ENVELOPE_SECONDS, METRIC_RATE, score_distortion
 from audiolatent.bench.pipeline.store import (data_fingerprint, previous_rows, reuse_key, summarise_warnings,
                                               write_results)
-from audiolatent.bench.rate import rate_metrics
+from audiolatent.bench.rate import rate_by_content, rate_metrics, token_spread
 from audiolatent.bench.streaming import measure_streaming
 from audiolatent.core.config import to_dict
 from audiolatent.core.errors import ConfigError, OutputError
@@ -254,6 +256,8 @@ def _run_bench(ctx, start, tokenizers, data, out, metrics, quick, progress, exam
                 tok, name, corpora, distortion_requested, preset.excluded, progress, out_dir, examples, ctx, cache)
             row["distortion"] = distortion
             rate = rate_metrics(test_latents)
+            rate["tokens_per_second_spread"] = token_spread(test_latents)
+            rate["by_content"] = rate_by_content(test_latents, test_audio)
             rate["bits_per_second"] = rate["nominal_bits_per_second"] if test_latents[0].is_discrete else None
             rate.update(encode_rtf=timing["encode"] / timing["audio"], decode_rtf=timing["decode"] / timing["audio"])
             row["rate"] = rate if "rate" in axes else {"bits_per_second": rate["bits_per_second"], "skipped": "not requested"}

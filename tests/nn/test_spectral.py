@@ -199,3 +199,46 @@ def test_head_prior_scales_the_predicted_magnitude():
     torch.testing.assert_close(head.spectrum(x, prior), expected, rtol=1e-5, atol=1e-6)
     with pytest.raises(ValueError, match="prior must be"):
         head.spectrum(x, prior[:, :4])
+
+
+@pytest.mark.parametrize("subframes", [1, 2])
+@pytest.mark.parametrize("window", ["hann", "asymmetric"])
+def test_accumulated_phase_head_streams_like_offline_and_stays_causal(subframes, window):
+    torch.manual_seed(0)
+    head = StreamingISTFTHead(8, 4 * HOP, HOP, channels=2, window=window, subframes=subframes, phase="accumulated")
+    z = torch.randn(2, 8, 23)
+    assert check_streaming(head, z, 1, seed=1) <= 1e-5
+    measured = measure_lookahead(lambda x: head.double()(x.double()), 24, 8, subframes * HOP, upsample=True)
+    assert measured == (-1 if window == "hann" else 0)  # as the absolute head (test_istft_head_is_causal)
+
+
+def _one_bin_head(phase: str, k: int) -> StreamingISTFTHead:
+    """A head whose every frame is bin ``k`` at magnitude 1 and phase (or phase deviation) 0."""
+    head = StreamingISTFTHead(4, 4 * HOP, HOP, window="hann", phase=phase)
+    with torch.no_grad():
+        head.proj.weight.zero_()
+        bias = torch.full((2, head.n_bins), -30.0)
+        bias[0, k], bias[1] = 0.0, 0.0
+        head.proj.bias.copy_(bias.flatten())
+    return head
+
+
+def test_accumulated_phase_makes_a_steady_tone_where_absolute_phase_cancels():
+    """Bin 3 of a 64-point frame with hop 16 advances 3/4 of a turn per hop: with zero deviations
+    the accumulated head overlap-adds frames in phase into a pure tone of constant amplitude, while
+    the absolute head (the same phase in every frame) lets them cancel."""
+    k, n_frames = 3, 40
+    z = torch.zeros(1, 4, n_frames)
+    settled = slice(4 * HOP, n_frames * HOP)  # after the first n_fft - hop samples
+    with torch.no_grad():
+        tone = _one_bin_head("accumulated", k)(z)[0, 0, settled]
+    n = torch.arange(n_frames * HOP)[settled].double()
+    reference = torch.cos(2 * torch.pi * k * n / (4 * HOP))
+    gain = float((tone.double() @ reference) / (reference @ reference))
+    torch.testing.assert_close(tone.double(), gain * reference, atol=1e-6 * abs(gain) + 1e-9, rtol=0)
+    with torch.no_grad():
+        absolute = _one_bin_head("absolute", k)(z)[0, 0, settled].double()
+    quadrature = torch.sin(2 * torch.pi * k * n / (4 * HOP))
+    fit = torch.linalg.lstsq(torch.stack([reference, quadrature], 1), absolute[:, None]).solution
+    residual = absolute - torch.stack([reference, quadrature], 1) @ fit[:, 0]
+    assert float(residual.square().sum() / absolute.square().sum()) > 0.5  # mostly not the tone

@@ -240,6 +240,8 @@ class VocosDecoder(StreamingModule):
             which) and the head adds its :class:`~audiolatent.nn.spectral.MelMagnitudePrior` to
             the predicted log magnitude, so the network learns a correction and the phase (a
             mel vocoder); None: no prior.
+        phase: ``absolute`` or ``accumulated`` phase in the head (see
+            :class:`~audiolatent.nn.spectral.StreamingISTFTHead`).
         mel_analysis: the mel analysis (:class:`~audiolatent.tokenizers.mel.MelConfig` fields
             ``sample_rate n_fft win_length n_mels f_min f_max mel_scale norm power log_floor``);
             a codec fills it from a ``log-mel`` encoder.
@@ -265,6 +267,7 @@ class VocosDecoder(StreamingModule):
         subframes: int = 1,
         magnitude_prior: str | None = None,
         mel_analysis: dict | None = None,
+        phase: str = "absolute",
     ) -> None:
         super().__init__()
         if subframes < 1 or hop_length % subframes:
@@ -272,7 +275,7 @@ class VocosDecoder(StreamingModule):
         synthesis_hop = hop_length // subframes
         self.backbone = ConvNeXtBackbone(dim, n_layers, dimension, intermediate_dim, kernel_size, None, dilations, causal=causal)
         self.head = StreamingISTFTHead(dim, n_fft or 4 * synthesis_hop, synthesis_hop, channels=channels, window=window,
-                                       normalize=normalize, subframes=subframes)
+                                       normalize=normalize, subframes=subframes, phase=phase)
         self.prior = None
         if magnitude_prior == "mel":
             if not mel_analysis:

@@ -174,6 +174,12 @@ class _ISTFTState:
     tail: torch.Tensor  # [B, C, n_fft - hop]: overlap-add contributions to the next samples
 
 
+@dataclass
+class _AccumulatedPhaseState(_ISTFTState):
+    phase: torch.Tensor  # [B, C, n_bins] float64: accumulated phase deviations of the last frame, mod 2 pi
+    frames: torch.Tensor  # [1] long: synthesis frames emitted so far (the bin-centre phase of the next)
+
+
 class StreamingISTFTHead(StreamingModule):
     """Vocos head with causal overlap-add: features ``[B, dim, T]`` -> audio ``[B, C, T * S * hop]``.
 
@@ -185,9 +191,14 @@ class StreamingISTFTHead(StreamingModule):
         channels: output audio channels ``C``.
         window: ``"hann"`` (Vocos) or ``"asymmetric"`` (see the module docstring).
         normalize: divide by the steady-state squared-window envelope (streaming-consistent).
+        phase: ``"absolute"`` (Vocos: the phase of each frame is predicted) or ``"accumulated"``
+            (phase-vocoder style: the network predicts each bin's deviation ``d`` from its
+            bin-centre advance, and the phase of synthesis frame ``j`` is
+            ``2 pi k j hop / n_fft + sum_{i <= j} d_i``, so a stationary partial keeps a
+            consistent phase from frame to frame; the running sum is streaming state).
 
     Attributes: ``stride`` (= ``subframes * hop_length``, samples per input frame), ``lookahead``
-    (0 output samples), ``causal``.
+    (0 output samples), ``causal``, ``phase``.
     """
 
     causal = True
@@ -203,10 +214,14 @@ class StreamingISTFTHead(StreamingModule):
         window: str = "hann",
         normalize: bool = True,
         subframes: int = 1,
+        phase: str = "absolute",
     ) -> None:
         super().__init__()
         if hop_length < 1 or n_fft < hop_length:
             raise ValueError(f"need n_fft {n_fft} >= hop_length {hop_length} >= 1")
+        if phase not in ("absolute", "accumulated"):
+            raise ValueError(f"ISTFT head: phase must be 'absolute' or 'accumulated', got {phase!r}")
+        self.phase = phase
         if subframes < 1:
             raise ValueError(f"subframes must be >= 1, got {subframes}")
         self.n_fft, self.hop_length, self.channels, self.subframes = n_fft, hop_length, channels, subframes
@@ -227,7 +242,32 @@ class StreamingISTFTHead(StreamingModule):
         return n_frames * self.stride
 
     def _init_streaming_state(self, batch_size: int) -> _ISTFTState:
-        return _ISTFTState(self.window.new_zeros(batch_size, self.channels, self.n_fft - self.hop_length))
+        tail = self.window.new_zeros(batch_size, self.channels, self.n_fft - self.hop_length)
+        if self.phase == "accumulated":
+            phase = torch.zeros(batch_size, self.channels, self.n_bins, dtype=torch.float64, device=tail.device)
+            return _AccumulatedPhaseState(tail, phase, torch.zeros(1, dtype=torch.long, device=tail.device))
+        return _ISTFTState(tail)
+
+    def _accumulate(self, deviation: torch.Tensor) -> torch.Tensor:
+        """Phase ``[B, C, T, n_bins]`` of ``T`` synthesis frames from their deviations (float64
+        running sum, wrapped to ``[0, 2 pi)``, plus the exact bin-centre advance)."""
+        t = deviation.shape[2]
+        if self.is_streaming:
+            state: _AccumulatedPhaseState = self._streaming_state
+            start, before = state.frames, state.phase
+        else:
+            start = torch.zeros(1, dtype=torch.long, device=deviation.device)
+            before = None
+        running = torch.cumsum(deviation.double(), dim=2)
+        if before is not None:
+            running = running + before[:, :, None]
+        running = torch.remainder(running, 2 * math.pi)
+        frame = start + torch.arange(t, device=deviation.device)  # [T] global synthesis frame
+        bins = torch.arange(self.n_bins, device=deviation.device)
+        centre = torch.remainder(frame[:, None] * bins[None] * self.hop_length, self.n_fft)  # exact integers
+        if self.is_streaming and t:
+            state.phase, state.frames = running[:, :, -1].detach(), start + t
+        return (running + centre.double() * (2 * math.pi / self.n_fft)).to(deviation.dtype)
 
     def spectrum(self, x: torch.Tensor, prior: torch.Tensor | None = None) -> torch.Tensor:
         """Complex spectrum ``[B, C, T * S, n_fft // 2 + 1]`` (synthesis frames) from ``x [B, dim, T]``.
@@ -245,6 +285,8 @@ class StreamingISTFTHead(StreamingModule):
         out = projected.view(b, self.channels, 2, self.n_bins, s, t).permute(0, 1, 2, 5, 4, 3)
         out = out.reshape(b, self.channels, 2, t * s, self.n_bins)
         log_magnitude, phase = out[:, :, 0], out[:, :, 1]
+        if self.phase == "accumulated":
+            phase = self._accumulate(phase)
         if prior is not None:
             if tuple(prior.shape) != (b, t, self.n_bins):
                 raise ValueError(f"ISTFT head: prior must be [B, T, n_bins] = {[b, t, self.n_bins]}, got {list(prior.shape)}")

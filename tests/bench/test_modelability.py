@@ -131,3 +131,21 @@ def test_a_stream_too_short_to_probe_is_skipped_and_no_partial_total_is_reported
     assert "train frames" in result["streams"]["scale"]["skipped"] and "stream scale" in result["skipped"]
     assert result["streams"]["codes"]["probe_bits_per_second"] > 0  # the long stream is still measured
     assert result["probe_bits_per_second"] is None and result["estimators"] is None  # not a total over some streams
+
+
+def test_a_variable_rate_latent_is_scored_per_second_of_audio():
+    """Uniform 16-way tokens in segments of 5 frames (10 segments/s) cost 4 bits x 10 = 40 bits/s,
+    not 4 x the nominal 50 Hz; the constant durations stream costs almost nothing."""
+    gen = torch.Generator().manual_seed(0)
+
+    def latent(n: int) -> Latent:
+        durations = torch.full((1, n), 0.1)
+        codes = Stream(torch.randint(0, 16, (1, 1, n), generator=gen), FRAME_RATE, (16,), "codes", torch.tensor([n]), durations)
+        lengths = Stream(torch.full((1, 1, n), 4), FRAME_RATE, (8,), "durations", torch.tensor([n]), durations)
+        return Latent([codes, lengths], 16000)
+
+    result = measure_modelability(None, [latent(2000)], [latent(1000)], budget=TINY)
+    assert result["streams"]["codes"]["frame_rate"] == pytest.approx(10.0)
+    assert result["streams"]["codes"]["probe_bits_per_second"] == pytest.approx(40.0, abs=2.0)
+    assert result["streams"]["durations"]["probe_bits_per_second"] < 1.0
+    assert result["probe_bits_per_second"] == pytest.approx(40.0, abs=3.0)

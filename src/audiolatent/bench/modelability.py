@@ -15,6 +15,10 @@ Definitions (``docs/metrics.md`` has the full text)
   before in the same frame where that helps) and ``transformer`` (a causal LM,
   :func:`audiolatent.lm.probe.train_token_probe`, ``delay`` pattern or ``flat`` for one
   codebook, early-stopped on the held-out slice).
+* **variable-rate streams** (per-frame ``durations``, the ``segment`` bottleneck): bits per
+  token times the stream's *effective* rate (its test frames / their seconds of audio), so the
+  tokens and the ``durations`` stream, each probed, add up in bits per second of audio and
+  compare with fixed-rate latents on one footing; the phone probe skips them (no uniform grid).
 * **probe bits/s** (the headline): the lowest of them, an upper bound on the entropy rate;
   ``estimator`` names it. **predictable bits/s** = train unigram - headline.
   **ratio_to_entropy** = headline / train unigram.
@@ -65,6 +69,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from audiolatent.bench.rate import effective_frame_rate
 from audiolatent.core.latent import Latent, Stream
 from audiolatent.data.manifest import frame_phone_labels
 from audiolatent.lm.probe import (
@@ -476,6 +481,10 @@ def measure_modelability(
     generated: list[torch.Tensor] = []
     for index, template in enumerate(test_latents[0].streams):
         train_items, test_items = _items(train_latents, index), _items(test_latents, index)
+        variable = template.durations is not None
+        if variable:  # bits per token x segments per second of audio = bits per second of audio
+            template = replace(template, frame_rate=effective_frame_rate([lat.streams[index] for lat in test_latents],
+                                                                          template.frame_rate))
         row: dict = {"kind": "discrete" if template.is_discrete else "continuous", "frame_rate": template.frame_rate}
         n_train = sum(x.shape[-1] for x in train_items)
         if n_train < MIN_TRAIN_FRAMES or not test_items:  # e.g. a 1 Hz side stream on a few seconds of train audio
@@ -491,7 +500,9 @@ def measure_modelability(
         else:
             values, probe = _continuous_row(template, train_items, test_items, budget, progress)
         row.update(values)
-        if phones_train is not None and phones_test is not None and any(p is not None for p in phones_test):
+        if variable:
+            skipped[f"phoneme_accuracy (stream {template.name})"] = "variable-rate stream: frames are not on a uniform grid"
+        elif phones_train is not None and phones_test is not None and any(p is not None for p in phones_test):
             row["phoneme"] = _phoneme_row(template, train_items, test_items, train_latents, test_latents, phones_train,
                                           phones_test, budget)
             phone_acc[template.name] = row["phoneme"]

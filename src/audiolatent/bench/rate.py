@@ -48,7 +48,8 @@ import torch
 from audiolatent.bench.metrics import Metric, register_metric
 from audiolatent.core.latent import Latent, Stream
 
-__all__ = ["rate_metrics", "codebook_statistics", "token_spread", "rate_by_content", "speech_frames"]
+__all__ = ["rate_metrics", "codebook_statistics", "token_spread", "rate_by_content", "speech_frames",
+           "effective_frame_rate"]
 
 #: the energy detector of :func:`speech_frames`: window, level below the loudest window, absolute floor
 CONTENT_WINDOW_SECONDS, CONTENT_RANGE_DB, CONTENT_FLOOR_DBFS = 0.02, 35.0, -70.0
@@ -99,7 +100,7 @@ def rate_metrics(latents: list[Latent]) -> dict:
     streams: dict[str, dict] = {}
     for index, (name, sizes, frame_rate, width) in enumerate(layout):
         items = [v for latent in latents for v in _valid_frames(latent.streams[index])]
-        frame_rate = _effective_frame_rate([latent.streams[index] for latent in latents], frame_rate)
+        frame_rate = effective_frame_rate([latent.streams[index] for latent in latents], frame_rate)
         if sizes is None:
             streams[name] = {"kind": "continuous", "frame_rate": frame_rate, "dims": width,
                              "values_per_second": frame_rate * width}
@@ -216,7 +217,8 @@ def rate_by_content(latents: list[Latent], audio: list[torch.Tensor]) -> dict | 
             for name in ("speech", "silence")}
 
 
-def _effective_frame_rate(streams: list[Stream], declared: float) -> float:
+def effective_frame_rate(streams: list[Stream], declared: float) -> float:
+    """Valid frames / seconds of their durations over ``streams`` (``declared`` for fixed-rate ones)."""
     if all(s.durations is None for s in streams):
         return declared
     frames, seconds = 0, 0.0

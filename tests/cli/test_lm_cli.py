@@ -94,3 +94,28 @@ def test_errors_exit_1_with_one_line(runs, tmp_path, capsys):
     one_line_error(capsys, train + ["--model", "continuous-small"], "cannot model the discrete codes")
     one_line_error(capsys, train + ["--model", "no-such-config"], "no-such-config")
     one_line_error(capsys, train + ["--model", "token-small", "--resume"], "no checkpoint")
+
+
+def test_lm_trains_on_a_variable_rate_codec_and_generate_samples_durations(runs, tmp_path):
+    """A (random-weight) codec with the segment bottleneck: the LM models tokens and durations as
+    codebooks of one frame per segment, and generate advances time by the sampled durations."""
+    import torch
+
+    from audiolatent.tokenizers.codec import build_codec
+
+    config = load_yaml(Path(__file__).resolve().parents[2] / "src/audiolatent/configs/codecs/tiny-16k.yaml")
+    config["bottleneck"] = {"kind": "segment", "max_length": 4,
+                            "quantizer": {"kind": "rvq", "n_codebooks": 2, "codebook_size": 16, "kmeans_init": False}}
+    torch.manual_seed(0)
+    codec_dir = build_codec(config).eval().save(tmp_path / "varrate-codec")
+    run = tmp_path / "lm"
+    args = ["lm", "train", "--tokenizer", str(codec_dir), "--data", str(runs["manifest"]), "--model", "token-small",
+            "--out", str(run), "--steps", "4", "--no-progress"]
+    for item in TINY + [f"data.cache_dir={tmp_path / 'cache'}"]:
+        args += ["--set", item]
+    assert main(args) == 0
+    target = tmp_path / "out.wav"
+    assert main(["generate", "--lm", str(run), "--prompt", str(runs["prompt"]), "--seconds", "0.3", "--seed", "1",
+                 str(target)]) == 0
+    audio, rate = sf.read(target)
+    assert rate == 16000 and len(audio) == 3200 + 4800 and np.isfinite(audio).all()

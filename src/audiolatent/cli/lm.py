@@ -50,6 +50,7 @@ def run_generate(args: argparse.Namespace) -> int:
     from audiolatent.core.audio import load_audio, save_audio
     from audiolatent.core.latent import Latent, Stream
     from audiolatent.lm.errors import LMError
+    from audiolatent.lm.latent_cache import lm_view
     from audiolatent.train.lm_trainer import check_compatible, load_lm, load_lm_tokenizer
 
     if args.seconds < 0:
@@ -75,7 +76,10 @@ def run_generate(args: argparse.Namespace) -> int:
     with torch.inference_mode():
         latent = tokenizer.encode(audio.to(tokenizer.device))
         if len(latent.streams) != 1:
-            raise LMError(f"{lm.tokenizer}: multi-stream latents are not supported by generate")
+            lm_view(latent, lm.tokenizer)  # the tokens and durations of a variable-rate latent, or an LMError
+            out = _generate_variable_rate(args, lm, tokenizer, latent, generator)
+            save_audio(args.output, out, tokenizer.sample_rate)
+            return 0
         stream = latent.streams[0]
         check_compatible(lm.config.model.kind, stream.is_discrete, lm.tokenizer)
         prompt = stream.values[:, :, : int(stream.lengths[0])].to(args.device or "cpu")  # [1, K|D, Tp]
@@ -102,6 +106,57 @@ def run_generate(args: argparse.Namespace) -> int:
     print(f"{args.output}: {seconds:.2f} s at {tokenizer.sample_rate} Hz ({prompt.shape[-1]} prompt + {n_new} "
           f"generated frames at {stream.frame_rate:g} frames/s)", file=sys.stderr)
     return 0
+
+
+def _generate_variable_rate(args: argparse.Namespace, lm, tokenizer, latent, generator):
+    """Continue a variable-rate latent: sample (token, duration) segments until the sampled
+    durations cover ``args.seconds``, then decode prompt + continuation (trimmed to that length)."""
+    import torch
+
+    from audiolatent.core.latent import Latent, Stream
+    from audiolatent.lm.latent_cache import lm_view
+    from audiolatent.train.lm_trainer import check_compatible
+
+    streams = latent.streams
+    names = [s.name for s in streams]
+    check_compatible(lm.config.model.kind, True, lm.tokenizer)
+    durations_row = sum(len(s.codebook_sizes) for s in streams[:names.index("durations")])
+    values, _, _ = lm_view(latent, lm.tokenizer)
+    device = args.device or "cpu"
+    prompt = values[None].to(device)  # [1, K + 1, segments]
+    base_rate = streams[0].frame_rate  # a duration code d is d + 1 frames at this rate
+    prompt_frames = int((prompt[0, durations_row] + 1).sum())
+    target = round(args.seconds * base_rate)
+    window = lm.config.data.window_frames
+    generated, covered = [], 0
+    while covered < target:
+        context = torch.cat([prompt, *generated], dim=-1)[..., -window:]
+        block = max(1, min(16, target - covered))  # at least one frame per segment: never more than needed
+        codes = lm.model.generate(context.long(), block, temperature=args.temperature, top_k=args.top_k,
+                                  top_p=args.top_p, generator=generator)
+        new = codes[..., context.shape[-1]:]
+        lengths = (new[0, durations_row] + 1).cumsum(0)
+        keep = min(int((lengths < target - covered).sum()) + 1, new.shape[-1])  # up to the segment reaching the target
+        new = new[..., :keep]
+        generated.append(new)
+        covered += int(lengths[keep - 1])
+    full = torch.cat([prompt, *generated], dim=-1)
+    n = full.shape[-1]
+    seconds = ((full[:, durations_row] + 1).double() / base_rate).float().cpu()
+    parts, row = [], 0
+    for s in streams:
+        k = len(s.codebook_sizes)
+        parts.append(Stream(full[:, row : row + k].to(s.values.device), s.frame_rate, s.codebook_sizes, s.name,
+                            torch.tensor([n]), seconds))
+        row += k
+    n_samples = (prompt_frames + target) * tokenizer.hop_length
+    out = tokenizer.decode(Latent(parts, tokenizer.sample_rate, tokenizer.name, tokenizer.config_hash,
+                                  torch.tensor([n_samples])))[0].float().cpu()
+    new_segments = n - prompt.shape[-1]
+    print(f"{args.output}: {out.shape[-1] / tokenizer.sample_rate:.2f} s at {tokenizer.sample_rate} Hz "
+          f"({prompt.shape[-1]} prompt + {new_segments} generated segments covering {covered} frames "
+          f"at {base_rate:g} frames/s)", file=sys.stderr)
+    return out
 
 
 def add_lm_parsers(subparsers: argparse._SubParsersAction) -> None:

@@ -35,7 +35,7 @@ from audiolatent.core.provenance import tokenizer_fingerprint  # noqa: F401  (re
 from audiolatent.data import DataError, entries_from_path
 from audiolatent.lm.errors import LMError
 
-__all__ = ["EncodedCorpus", "encode_corpus", "default_cache_dir", "tokenizer_fingerprint", "file_key"]
+__all__ = ["EncodedCorpus", "encode_corpus", "lm_view", "default_cache_dir", "tokenizer_fingerprint", "file_key"]
 
 
 def default_cache_dir() -> Path:
@@ -54,12 +54,14 @@ def file_key(path: str | os.PathLike) -> str:
 
 @dataclass
 class EncodedCorpus:
-    """One split of a corpus as latents of a single-stream tokenizer.
+    """One split of a corpus as latents of a single-stream tokenizer (or the stacked tokens and
+    durations of a variable-rate one, see :func:`lm_view`).
 
     Attributes:
         items: per file, the valid ``[K, T]`` long codes or ``[D, T]`` float values.
         paths: the audio file of each item.
-        frame_rate: frames per second of the stream.
+        frame_rate: frames per second of audio (a variable-rate latent: segments per second over
+            the split).
         codebook_sizes: K sizes for discrete streams, None for continuous ones.
         n_encoded / n_cached: files encoded in this call / read back from the cache.
     """
@@ -86,13 +88,30 @@ class EncodedCorpus:
         return self.n_frames / self.frame_rate
 
 
-def _stream_values(latent: Latent, where: str) -> torch.Tensor:
-    if len(latent.streams) != 1:
-        raise LMError(f"{where}: the tokenizer makes {len(latent.streams)} streams; LM training takes single-stream "
-                      f"latents only")
-    stream = latent.streams[0]
-    n = int(stream.lengths[0]) if stream.lengths is not None else stream.num_frames
-    return stream.values[0, :, :n].cpu()
+def lm_view(latent: Latent, where: str) -> tuple[torch.Tensor, tuple[int, ...] | None, float]:
+    """What a language model reads from one file's latent: ``(values [K|D, T], codebook sizes or
+    None, seconds of audio)``.
+
+    A single-stream latent gives its stream. A variable-rate latent (every stream discrete, with
+    per-frame ``durations``: the ``segment`` bottleneck's tokens and ``durations`` streams) gives
+    its streams stacked as codebooks of one frame per segment, so an LM models each token with its
+    duration (the durations stream is one more codebook in the pattern).
+
+    Raises:
+        LMError: any other multi-stream latent.
+    """
+    streams = latent.streams
+    first = streams[0]
+    n = int(first.lengths[0]) if first.lengths is not None else first.num_frames
+    variable = all(s.durations is not None and s.is_discrete for s in streams)
+    if len(streams) == 1 and not variable:
+        return first.values[0, :, :n].cpu(), first.codebook_sizes, n / first.frame_rate
+    if not variable or len({s.values.shape[-1] for s in streams}) != 1:
+        raise LMError(f"{where}: the tokenizer makes {len(streams)} streams; LM training takes single-stream latents "
+                      "or the tokens and durations of a variable-rate latent")
+    values = torch.cat([s.values[0, :, :n] for s in streams], dim=0).cpu()
+    sizes = tuple(size for s in streams for size in s.codebook_sizes)
+    return values, sizes, float(first.durations[0, :n].sum())
 
 
 @torch.inference_mode()
@@ -121,6 +140,7 @@ def encode_corpus(tokenizer, source: str | os.PathLike, split: str | None = None
     expected_hash = tokenizer.config_hash
     items, paths, skipped = [], [], []
     n_encoded = n_cached = 0
+    total_seconds = 0.0
     for entry in entries:
         path = Path(entry.path)
         target = folder / f"{file_key(path)}.latent"
@@ -140,14 +160,17 @@ def encode_corpus(tokenizer, source: str | os.PathLike, split: str | None = None
             if use_cache:
                 latent.save(target)
             n_encoded += 1
-        values = _stream_values(latent, str(path))
+        values, sizes, seconds = lm_view(latent, str(path))
         if values.shape[-1] == 0:
             skipped.append(str(path))
             continue
-        items.append(values.long() if latent.streams[0].is_discrete else values.float())
+        items.append(values.long() if sizes is not None else values.float())
         paths.append(path)
-        stream = latent.streams[0]
+        total_seconds += seconds
     if not items:
         raise DataError(f"{source}: every file of split {split!r} is shorter than one frame")
-    return EncodedCorpus(items, paths, stream.frame_rate, stream.codebook_sizes, n_encoded, n_cached,
-                         folder if use_cache else None, skipped)
+    # frames per second of audio: the stream's rate, or segments per second for a variable-rate latent
+    frame_rate = sum(x.shape[-1] for x in items) / total_seconds if total_seconds > 0 else latent.streams[0].frame_rate
+    if latent.streams[0].durations is None:
+        frame_rate = latent.streams[0].frame_rate
+    return EncodedCorpus(items, paths, frame_rate, sizes, n_encoded, n_cached, folder if use_cache else None, skipped)

@@ -4,7 +4,7 @@ import torch
 from audiolatent.core.errors import ConfigError
 from audiolatent.quantize import BOTTLENECKS, Bottleneck, ResidualVQ, build_bottleneck
 
-ALL_KINDS = {"vq", "rvq", "split-rvq", "grvq", "msrvq", "fsq", "lfq", "scalar", "gaussian", "softnorm", "identity", "levels", "kmeans", "segment"}
+ALL_KINDS = {"vq", "rvq", "split-rvq", "grvq", "msrvq", "fsq", "lfq", "scalar", "gaussian", "softnorm", "identity", "levels", "kmeans", "segment", "query-pool"}
 
 
 def test_every_kind_is_registered_and_builds():

@@ -26,6 +26,8 @@ TINY_VARIANTS = {
     "transformer-12.5hz": {"encoder": {"extra_stride": 4, "sequence_model": {"kind": "transformer", "num_layers": 1, "num_heads": 2, "context": 16}}},
     "msrvq": {"bottleneck": {"kind": "msrvq", "strides": [4, 2, 1], "codebook_size": 64}},
     "split-rvq": {"bottleneck": {"kind": "split-rvq", "n_codebooks": 3, "codebook_size": 32}},
+    "query-pool-12.5hz": {"bottleneck": {"kind": "query-pool", "stride": 4,
+                                         "quantizer": {"kind": "rvq", "n_codebooks": 2, "codebook_size": 32}}},
 }
 
 

@@ -19,6 +19,7 @@ gaussian   GaussianBottleneck          VAE posterior + KL
 softnorm   SoftNormBottleneck          EMA-RMS normalisation + training noise
 identity   IdentityBottleneck          continuous z (optionally projected)
 segment    CausalSegmenter             causal variable-rate segments + durations (H-Net routing)
+query-pool QueryPool                   one token per block of frames, learned query (ALMTokenizer)
 =========  ==========================  ===============================================
 """
 
@@ -40,6 +41,7 @@ from audiolatent.quantize.identity import IdentityBottleneck  # isort: skip
 from audiolatent.quantize.levels import UniformLevels  # isort: skip
 from audiolatent.quantize.kmeans import KMeansUnits  # isort: skip
 from audiolatent.quantize.segment import CausalSegmenter  # isort: skip
+from audiolatent.quantize.query_pool import QueryPool  # isort: skip
 
 __all__ = [
     "BOTTLENECKS",
@@ -52,6 +54,7 @@ __all__ = [
     "IdentityBottleneck",
     "LFQ",
     "MultiScaleRVQ",
+    "QueryPool",
     "ResidualVQ",
     "SplitRVQ",
     "ScalarQuantizer",

@@ -364,6 +364,9 @@ class CausalSegmenter(Bottleneck, StreamingModule):
         out = self._expand(tokens, counts, index, frame - begin)
         return out * (frame < totals[:, None])[:, None].to(out.dtype)
 
+    def sync_distributed(self, group=None) -> None:
+        self.quantizer.sync_distributed(group)
+
     # --- streaming -----------------------------------------------------------------------------------
     def _init_streaming_state(self, batch_size: int) -> _SegmentState:
         device = self.position_embedding.weight.device

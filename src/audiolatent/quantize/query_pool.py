@@ -25,9 +25,8 @@ import torch
 from torch import nn
 
 from audiolatent.core.errors import ConfigError
-from audiolatent.core.streaming import StreamingModule
 from audiolatent.quantize.base import Bottleneck, BottleneckOutput, StreamSpec
-from audiolatent.quantize.registry import build_bottleneck, register_bottleneck
+from audiolatent.quantize.registry import build_framewise, register_bottleneck
 
 __all__ = ["QueryPool"]
 
@@ -52,13 +51,7 @@ class QueryPool(Bottleneck):
             raise ConfigError(f"query-pool: stride must be >= 2 frames per token, got {stride}")
         if heads < 1 or dim % heads:
             raise ConfigError(f"query-pool: heads ({heads}) must divide dim ({dim})")
-        inner = dict(quantizer or {"kind": "rvq", "n_codebooks": 4, "codebook_size": 256})
-        inner.setdefault("dim", dim)
-        if inner["dim"] != dim:
-            raise ConfigError(f"query-pool: the inner quantizer's dim ({inner['dim']}) must be the bottleneck's ({dim})")
-        self.quantizer = build_bottleneck(inner)
-        if self.quantizer.temporal_stride != 1 or isinstance(self.quantizer, StreamingModule):
-            raise ConfigError(f"query-pool: the inner quantizer must be frame-wise (stride 1, no state); {inner.get('kind')!r} is not")
+        self.quantizer = build_framewise(quantizer, dim, "query-pool")
         self.dim, self.stride = dim, int(stride)
         self.query = nn.Parameter(torch.randn(dim) * dim**-0.5)
         self.key_position = nn.Parameter(torch.randn(self.stride, dim) * 0.02)

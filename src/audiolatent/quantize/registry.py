@@ -20,7 +20,10 @@ from typing import Any, TypeVar
 from audiolatent.core.errors import ConfigError
 from audiolatent.quantize.base import Bottleneck
 
-__all__ = ["BOTTLENECKS", "register_bottleneck", "build_bottleneck"]
+__all__ = ["BOTTLENECKS", "register_bottleneck", "build_bottleneck", "build_framewise"]
+
+#: the inner quantiser of a bottleneck that changes the time axis (segment, query-pool) by default
+DEFAULT_INNER = {"kind": "rvq", "n_codebooks": 4, "codebook_size": 256}
 
 #: kind -> class; filled by the ``@register_bottleneck`` decorator of each bottleneck module
 BOTTLENECKS: dict[str, type[Bottleneck]] = {}
@@ -65,3 +68,19 @@ def build_bottleneck(config: Mapping[str, Any]) -> Bottleneck:
         if p.default is inspect.Parameter.empty and name not in kwargs:
             raise ConfigError(f"bottleneck {kind!r}: missing required key {name!r} (valid keys: {valid_keys})")
     return cls(**kwargs)
+
+
+def build_framewise(config: Mapping[str, Any] | None, dim: int, owner: str) -> Bottleneck:
+    """The inner quantiser of a bottleneck that changes the time axis (``owner``: its kind):
+    ``config`` (default :data:`DEFAULT_INNER`) with ``dim`` filled in, which must be frame-wise
+    (stride 1 and no streaming state), since it runs on the owner's own tokens."""
+    from audiolatent.core.streaming import StreamingModule
+
+    inner = dict(config or DEFAULT_INNER)
+    inner.setdefault("dim", dim)
+    if inner["dim"] != dim:
+        raise ConfigError(f"{owner}: the inner quantizer's dim ({inner['dim']}) must be the bottleneck's ({dim})")
+    quantizer = build_bottleneck(inner)
+    if quantizer.temporal_stride != 1 or isinstance(quantizer, StreamingModule):
+        raise ConfigError(f"{owner}: the inner quantizer must be frame-wise (stride 1, no state); {inner.get('kind')!r} is not")
+    return quantizer

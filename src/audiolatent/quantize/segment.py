@@ -70,7 +70,7 @@ from torch import nn
 from audiolatent.core.errors import ConfigError, StreamingError
 from audiolatent.core.streaming import StreamingModule
 from audiolatent.quantize.base import Bottleneck, BottleneckOutput, StreamSpec
-from audiolatent.quantize.registry import build_bottleneck, register_bottleneck
+from audiolatent.quantize.registry import build_framewise, register_bottleneck
 
 __all__ = ["CausalSegmenter", "rate_loss"]
 
@@ -139,15 +139,7 @@ class CausalSegmenter(Bottleneck, StreamingModule):
             raise ConfigError(f"segment: threshold must be in (0, 1], got {threshold}")
         if not 1.0 < target_ratio <= max_length:
             raise ConfigError(f"segment: target_ratio must be in (1, max_length={max_length}], got {target_ratio}")
-        inner = dict(quantizer or {"kind": "rvq", "n_codebooks": 4, "codebook_size": 256})
-        if inner.get("kind") == self.kind:
-            raise ConfigError("segment: the inner quantizer cannot itself be a segment bottleneck")
-        inner.setdefault("dim", dim)
-        if inner["dim"] != dim:
-            raise ConfigError(f"segment: the inner quantizer's dim ({inner['dim']}) must be the bottleneck's ({dim})")
-        self.quantizer = build_bottleneck(inner)
-        if self.quantizer.temporal_stride != 1 or isinstance(self.quantizer, StreamingModule):
-            raise ConfigError(f"segment: the inner quantizer must be frame-wise (stride 1, no state); {inner['kind']!r} is not")
+        self.quantizer = build_framewise(quantizer, dim, "segment")
         self.dim, self.max_length, self.boundary = dim, int(max_length), boundary
         self.threshold, self.target_ratio = float(threshold), float(target_ratio)
         self.lookahead_frames = self.max_length - 1

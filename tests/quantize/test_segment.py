@@ -227,3 +227,19 @@ def test_rate_counts_segments_per_second_and_the_durations_bits():
     p = torch.bincount(lengths, minlength=5)[1:].double() / k
     entropy = float(-(p[p > 0] * p[p > 0].log2()).sum())
     assert rate["streams"]["durations"]["entropy_bits_per_second"] == pytest.approx(k / seconds * entropy)
+
+
+def test_the_bench_probes_a_lookahead_within_the_declared_bound():
+    """The round trip's measured lookahead (a continuous inner quantiser, so every input change
+    shows) stays within max_length - 1 frames, and the codec says it is not causal but streams."""
+    from audiolatent.bench.streaming import measure_streaming
+
+    data = load_yaml(PACKAGED_CONFIGS / "codecs" / "tiny-16k.yaml")
+    data["bottleneck"] = {"kind": "segment", "max_length": 4, "quantizer": IDENTITY}
+    torch.manual_seed(0)
+    codec = build_codec(data).eval()
+    assert not codec.causal and codec.streamable
+    result = measure_streaming(codec)
+    assert result["declared_lookahead_samples"] == 3 * codec.encoder_hop
+    assert 2 * codec.encoder_hop < result["probed_lookahead_samples"] <= result["declared_lookahead_samples"]
+    assert result["consistent"]

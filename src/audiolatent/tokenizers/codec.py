@@ -238,7 +238,8 @@ class NeuralCodec(Tokenizer):
 
     @property
     def causal(self) -> bool:
-        return bool(self.encoder.causal and self.decoder.causal)
+        # a segmenting bottleneck reads ahead inside a segment: it streams, with a bounded lookahead
+        return bool(self.encoder.causal and self.decoder.causal and not getattr(self.bottleneck, "lookahead_frames", 0))
 
     @property
     def lookahead(self) -> int | None:
@@ -251,7 +252,7 @@ class NeuralCodec(Tokenizer):
     @property
     def streamable(self) -> bool:
         """Causal, or a causal decoder behind an encoder that streams with lookahead and flushes."""
-        return bool(self.decoder.causal and (self.encoder.causal or hasattr(self.encoder, "flush")))
+        return bool(self.decoder.causal and (self.encoder.causal or hasattr(self.encoder, "flush")))  # (segment: it flushes)
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())

@@ -102,3 +102,40 @@ def test_sigterm_writes_a_checkpoint_and_exits_cleanly(setup, tmp_path):
     records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert records[-1]["step"] == step
     load_tokenizer(str(out / "checkpoints" / name))
+
+
+def test_a_time_limit_stops_gracefully_with_a_checkpoint(setup, tmp_path, capsys):
+    """--time-limit 0 stops after the first step as SIGTERM would: a loadable, resumable checkpoint."""
+    config, data = setup
+    out = tmp_path / "run"
+    assert train_main([str(config), "--data", str(data), "--out", str(out), "--steps", "1000", "--time-limit", "0",
+                       "--no-progress"]) == 0
+    err = capsys.readouterr().err
+    assert "time limit of 0 min reached" in err and "stopped at step 1;" in err
+    assert (out / "latest").read_text().strip() == "step_000001"
+    load_tokenizer(str(out / "checkpoints" / "step_000001"))
+    with pytest.raises(SystemExit):
+        _parser().parse_args(["train", str(config), "--data", str(data), "--out", str(out), "--time-limit", "-1"])
+
+
+def test_stop_signals_time_limit():
+    import logging
+
+    from audiolatent.train.signals import StopSignals
+
+    class Log:
+        def __init__(self):
+            self.lines = []
+
+        def info(self, message):
+            self.lines.append(message)
+
+    log = Log()
+    with StopSignals(log, lambda: 0, time_limit_s=3600) as stop:
+        assert not stop.requested
+        stop.requested = True  # what the DDP all-reduce does
+        assert stop.requested
+    with StopSignals(log, lambda: 7, time_limit_s=0.0) as stop:
+        assert stop.requested and "finishing step 8" in log.lines[-1]
+    with pytest.raises(ValueError, match=">= 0"):
+        StopSignals(logging.getLogger(), lambda: 0, time_limit_s=-1.0)

@@ -22,6 +22,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from audiolatent.cli.train import _minutes
+
 __all__ = ["add_lm_parsers", "run_lm_train", "run_generate"]
 
 
@@ -33,7 +35,8 @@ def run_lm_train(args: argparse.Namespace) -> int:
 
     config = load_lm_config(args.model, config_overrides(args))
     trainer = LMTrainer(config, args.tokenizer, args.data, args.out, resume=args.resume, device=args.device,
-                        progress=False if args.no_progress else None)
+                        progress=False if args.no_progress else None,
+                        time_limit_s=None if args.time_limit is None else 60.0 * args.time_limit)
     start = trainer.step
     result = fit_and_close(trainer)
     if trainer.ctx.is_main:
@@ -185,6 +188,8 @@ def add_lm_parsers(subparsers: argparse._SubParsersAction) -> None:
                    help="override a config value, e.g. --set model.dim=128 --set data.cache_dir=/tmp/cache")
     p.add_argument("--resume", action="store_true", help="continue exactly from OUT's latest checkpoint")
     p.add_argument("--steps", type=int, default=None, help="total optimiser steps (overrides the config)")
+    p.add_argument("--time-limit", type=_minutes, default=None, metavar="MINUTES",
+                   help="stop gracefully (checkpoint, resumable) after this much training wall time")
     p.add_argument("--device", default=None, help="torch device (default: cuda:LOCAL_RANK if available, else cpu)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show full tracebacks on errors")

@@ -45,7 +45,8 @@ def run_train(args: argparse.Namespace) -> int:
     if args.init_partial and not args.init_from:
         raise ConfigError("--init-partial needs --init-from CKPT")
     trainer = Trainer(config, args.data, args.out, resume=args.resume, init_from=args.init_from, init_partial=args.init_partial,
-                      device=args.device, progress=False if args.no_progress else None)
+                      device=args.device, progress=False if args.no_progress else None,
+                      time_limit_s=None if args.time_limit is None else 60.0 * args.time_limit)
     start = trainer.step
     result = fit_and_close(trainer)
     if trainer.ctx.is_main:
@@ -61,6 +62,16 @@ def outcome(result: dict, start: int, resumed_from: str | None, steps: int) -> s
     state = "stopped" if result["stopped_early"] else "finished"
     origin = f" (resumed from step {start})" if resumed_from else ""
     return f"{state} at step {result['step']}{origin}; checkpoint {result['checkpoint']}"
+
+
+def _minutes(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected minutes as a number, got {text!r}") from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0 minutes, got {text}")
+    return value
 
 
 def add_train_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -92,6 +103,9 @@ def add_train_parser(subparsers: argparse._SubParsersAction) -> argparse.Argumen
                    "(e.g. after changing the decoder head); the others start fresh and are listed. A sub-frame Vocos head "
                    "(decoder.subframes) starts from the checkpoint's single-frame head")
     p.add_argument("--steps", type=int, default=None, help="total optimiser steps (overrides the config)")
+    p.add_argument("--time-limit", type=_minutes, default=None, metavar="MINUTES",
+                   help="stop gracefully (checkpoint, resumable) after this much training wall time: races of equal "
+                        "wall-clock time; the schedule still follows `steps`")
     p.add_argument("--device", default=None, help="torch device (default: cuda:LOCAL_RANK if available, else cpu)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show full tracebacks on errors")

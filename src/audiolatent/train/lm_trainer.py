@@ -194,7 +194,8 @@ class LMTrainer:
     """
 
     def __init__(self, config: LMTrainConfig, tokenizer: str, data: list[str], out: str | Path, *,
-                 resume: bool = False, device: str | None = None, progress: bool | None = None) -> None:
+                 resume: bool = False, device: str | None = None, progress: bool | None = None,
+                 time_limit_s: float | None = None) -> None:
         self.config, self.out, self.data_sources = config, Path(out), [str(d) for d in data]
         self.ctx = DistributedContext(device)
         cleaned = prepare_run_folder(self.out, resume, clean=self.ctx.is_main)
@@ -232,7 +233,7 @@ class LMTrainer:
         if resume:
             self._load_resume()
         self.logger = RunLogger(self.out, self.ctx.is_main, config.steps, self.step, progress)
-        self.stop = StopSignals(self.logger, lambda: self.step)
+        self.stop = StopSignals(self.logger, lambda: self.step, time_limit_s)
         if cleaned:
             notices.append(f"removed {len(cleaned)} temporary entr{'y' if len(cleaned) == 1 else 'ies'} a stopped run left: "
                            + ", ".join(p.name for p in cleaned[:5]))

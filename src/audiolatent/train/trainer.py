@@ -119,7 +119,7 @@ class Trainer:
 
     def __init__(self, config: TrainConfig, data: Sequence[str], out: str | Path, *, resume: bool = False,
                  init_from: str | Path | None = None, init_partial: bool = False, device: str | None = None,
-                 progress: bool | None = None) -> None:
+                 progress: bool | None = None, time_limit_s: float | None = None) -> None:
         self.config = config
         self.out = Path(out)
         self.data_sources = [str(d) for d in data]
@@ -174,7 +174,7 @@ class Trainer:
         elif init_from is not None:
             self.initialised_from = self._load_weights(init_from, partial=init_partial)
         self.logger = RunLogger(self.out, self.ctx.is_main, config.steps, self.step, progress)
-        self.stop = StopSignals(self.logger, lambda: self.step)
+        self.stop = StopSignals(self.logger, lambda: self.step, time_limit_s)
         for notice in notices:
             self.logger.info(notice)
         if cleaned:

@@ -1,0 +1,189 @@
+"""The controlled comparison of issue 16 item 4: semantic training options at one bitrate and budget.
+
+Every variant is the recipe of the shipped ``codec-16k-default`` (``default-16k-aug``: causal, 20 ms,
+RVQ 4 x 256 at 50 Hz = 1.6 kbps) with one semantic option switched on, trained on the same data for
+the same *wall-clock* budget on this machine, then placed on all four axes by one bench run:
+
+=============  ======================================================================================
+variant        what changes (``--set`` overrides of default-16k-aug)
+=============  ======================================================================================
+default        nothing (the baseline)
+distill        first RVQ level distilled from the phone teacher's features (SpeechTokenizer)
+split-distill  Mimi's split RVQ (1 semantic + 3 acoustic levels), the semantic level distilled
+phone          a linear phone classifier on the first level, against the phone teacher (PAST / S3)
+ar             a causal predictor of the next quantised frame, its loss into the encoder (ALMTokenizer)
+=============  ======================================================================================
+
+(REPA-style alignment needs a continuous bottleneck, so it has no row at 1.6 kbps; k-means units
+come from ``audiolatent fit kmeans`` and are benched beside these.)
+
+Equal wall-clock, honestly: ``time`` runs each variant for ``--timing-steps`` steps on the quiet
+machine and reads its steps/s after warm-up; ``train`` then gives each variant
+``steps = minutes x 60 x its steps/s`` (so the cosine schedule ends at the budget) and
+``--time-limit`` as a guard; runs resume if interrupted. ``bench`` scores them all in one bench run
+(the default bench: speech with phone alignments, so the phone probe per codebook is reported) and
+writes ``comparison.md`` (the table, with the command of each row) and ``comparison.png``.
+
+usage:
+  python scripts/semantic_comparison.py time  --out runs/semantic --teacher /work/phone-teacher
+  python scripts/semantic_comparison.py train --out runs/semantic --teacher /work/phone-teacher --minutes 30
+  python scripts/semantic_comparison.py bench --out runs/semantic
+Training data: ../shared/data/speech_real and speech_aligned (train splits), as the shipped default.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = [REPO.parent / "shared" / "data" / "speech_real" / "manifest.jsonl",
+        REPO.parent / "shared" / "data" / "speech_aligned" / "manifest.jsonl"]
+RECIPE = "default-16k-aug"
+
+
+def variants(teacher: str) -> dict[str, list[str]]:
+    """Name -> ``--set`` overrides of the recipe."""
+    return {
+        "default": [],
+        "distill": [f"semantic.teacher=phone:{teacher}", "semantic.distill=1.0"],
+        "split-distill": ["model.bottleneck.kind=split-rvq", f"semantic.teacher=phone:{teacher}", "semantic.distill=1.0"],
+        "phone": [f"semantic.phone_teacher={teacher}", "semantic.phone=1.0"],
+        "ar": ["semantic.ar=1.0"],
+    }
+
+
+def command(out: Path, name: str, overrides: list[str], steps: int, extra: list[str] = ()) -> list[str]:
+    cmd = [sys.executable, "-m", "audiolatent", "train", RECIPE, "--out", str(out / name), "--steps", str(steps),
+           "--no-progress", *extra]
+    for source in DATA:
+        cmd += ["--data", str(source)]
+    for item in overrides:
+        cmd += ["--set", item]
+    return cmd
+
+
+def steps_per_second(run: Path, skip: int) -> float:
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    speeds = [r["steps_per_second"] for r in records if r.get("split") == "train" and r["step"] > skip]
+    if not speeds:
+        raise SystemExit(f"{run}: no training record after step {skip}; raise --timing-steps")
+    return sum(speeds) / len(speeds)
+
+
+def run_time(args, table: dict[str, list[str]]) -> None:
+    timing = {}
+    for name, overrides in table.items():
+        folder = args.out / "timing"
+        cmd = command(folder, name, overrides, args.timing_steps, ["--set", "log_every=10", "--set", "eval_every=0",
+                                                                   "--set", "checkpoint_every=0"])
+        print(" ".join(cmd), flush=True)
+        subprocess.run(cmd, check=True)
+        timing[name] = steps_per_second(folder / name, skip=10)
+        print(f"{name}: {timing[name]:.2f} steps/s", flush=True)
+    (args.out / "timing.json").write_text(json.dumps(timing, indent=1))
+
+
+def run_train(args, table: dict[str, list[str]]) -> None:
+    timing_file = args.out / "timing.json"
+    if not timing_file.is_file():
+        raise SystemExit(f"{timing_file} is missing: run `time` first")
+    timing = json.loads(timing_file.read_text())
+    plan = {}
+    for name, overrides in table.items():
+        steps = int(args.minutes * 60 * timing[name])
+        extra = ["--time-limit", f"{args.minutes * 1.1:g}"]
+        if (args.out / name / "latest").is_file():
+            extra.append("--resume")
+        cmd = command(args.out, name, overrides, steps, extra)
+        plan[name] = {"steps": steps, "steps_per_second": timing[name], "command": " ".join(cmd[2:])}
+        print(" ".join(cmd), flush=True)
+        subprocess.run(cmd, check=True)
+    (args.out / "plan.json").write_text(json.dumps(plan, indent=1))
+
+
+def _row(name: str, result: dict) -> dict:
+    mod, dist, rate, stream = result["modelability"], result["distortion"], result["rate"], result["streaming"]
+    phone = next(iter((mod.get("streams") or {}).values()), {}).get("phoneme") or {}
+    per_codebook = [phone.get(f"codebook_{k}") for k in range(4)]
+    return {"variant": name, "kbps": (rate.get("bits_per_second") or 0) / 1000,
+            "probe_kbps": (mod.get("probe_bits_per_second") or 0) / 1000,
+            "probe_per_codebook": [b / 1000 for b in mod.get("probe_bits_per_second_per_codebook") or []],
+            "phone": (phone.get("all") or {}).get("accuracy"), "phone_per_codebook": per_codebook,
+            "mel": dist.get("mel_distance"), "pesq": dist.get("pesq_wb"), "stoi": dist.get("stoi"),
+            "latency_ms": stream.get("algorithmic_latency_ms")}
+
+
+def run_bench(args, table: dict[str, list[str]]) -> None:
+    names = [n for n in table if (args.out / n / "latest").is_file()]
+    if not names:
+        raise SystemExit(f"no trained variant under {args.out}")
+    cmd = [sys.executable, "-m", "audiolatent", "bench", "--out", str(args.out / "bench"), "--no-progress"]
+    for name in names:
+        cmd += ["-t", str(args.out / name)]
+    print(" ".join(cmd), flush=True)
+    subprocess.run(cmd, check=True)
+    results = json.loads((args.out / "bench" / "results.json").read_text())["tokenizers"]
+    plan = json.loads((args.out / "plan.json").read_text()) if (args.out / "plan.json").is_file() else {}
+    rows = [_row(name, results[str(args.out / name)]) for name in names if str(args.out / name) in results]
+
+    def f(v, fmt=".3f"):
+        return "-" if v is None else format(v, fmt)
+
+    lines = ["| variant | kbps | probe kbps | probe kbps per codebook | phone acc. | phone acc. per codebook | mel | PESQ-WB | STOI | latency ms |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['variant']} | {f(r['kbps'], '.2f')} | {f(r['probe_kbps'], '.3f')} | "
+                     f"{' / '.join(f(b, '.3f') for b in r['probe_per_codebook'])} | {f(r['phone'])} | "
+                     f"{' / '.join(f(a) for a in r['phone_per_codebook'])} | {f(r['mel'])} | {f(r['pesq'], '.2f')} | "
+                     f"{f(r['stoi'])} | {f(r['latency_ms'], '.0f')} |")
+    lines.append("")
+    lines += [f"- {name}: `{plan[name]['command']}` ({plan[name]['steps']} steps)" for name in names if name in plan]
+    lines.append(f"- bench: `{' '.join(cmd[2:])}`")
+    (args.out / "comparison.md").write_text("\n".join(lines) + "\n")
+    (args.out / "comparison.json").write_text(json.dumps(rows, indent=1))
+    print("\n".join(lines))
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("matplotlib is not installed: no plot", file=sys.stderr)
+        return
+    fig, ax = plt.subplots(figsize=(6, 4.5))
+    for r in rows:
+        ax.scatter(r["probe_kbps"], r["mel"], s=40 + 400 * (r["phone"] or 0))
+        ax.annotate(f"{r['variant']} (phone {f(r['phone'], '.2f')})", (r["probe_kbps"], r["mel"]),
+                    textcoords="offset points", xytext=(5, 5), fontsize=8)
+    ax.set_xlabel("modelability: probe kbps (lower = easier to model)")
+    ax.set_ylabel("distortion: mel distance (lower = better)")
+    ax.set_title("Semantic options at 1.6 kbps, equal wall-clock (marker size = phone accuracy)")
+    fig.tight_layout()
+    fig.savefig(args.out / "comparison.png", dpi=120)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("stage", choices=("time", "train", "bench"))
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--teacher", default="/work/phone-teacher", help="phone teacher folder (audiolatent fit phone-teacher)")
+    p.add_argument("--minutes", type=float, default=30.0, help="training wall time per variant")
+    p.add_argument("--timing-steps", type=int, default=60)
+    p.add_argument("--variants", default=None, help="comma-separated subset (default: all)")
+    args = p.parse_args()
+    table = variants(args.teacher)
+    if args.variants:
+        unknown = sorted(set(args.variants.split(",")) - set(table))
+        if unknown:
+            raise SystemExit(f"unknown variants {unknown}; known: {sorted(table)}")
+        table = {k: v for k, v in table.items() if k in args.variants.split(",")}
+    args.out.mkdir(parents=True, exist_ok=True)
+    {"time": run_time, "train": run_train, "bench": run_bench}[args.stage](args, table)
+
+
+if __name__ == "__main__":
+    main()

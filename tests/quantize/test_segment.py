@@ -243,3 +243,19 @@ def test_the_bench_probes_a_lookahead_within_the_declared_bound():
     assert result["declared_lookahead_samples"] == 3 * codec.encoder_hop
     assert 2 * codec.encoder_hop < result["probed_lookahead_samples"] <= result["declared_lookahead_samples"]
     assert result["consistent"]
+
+
+def test_long_audio_is_chunked_like_one_pass():
+    from audiolatent.tokenizers.long import decode_long, encode_long
+
+    codec = _codec()
+    x = 0.1 * torch.randn(1, 1, 3 * codec.sample_rate + 123, generator=torch.Generator().manual_seed(5))
+    whole = codec.encode(x)
+    chunked = encode_long(codec, x, chunk_seconds=0.7)
+    for a, b in zip(whole.streams, chunked.streams):
+        assert torch.equal(a.values[..., : int(a.lengths[0])], b.values[..., : int(b.lengths[0])])
+        assert torch.equal(a.lengths, b.lengths) and torch.allclose(a.durations, b.durations)
+    audio = codec.decode(whole)
+    long_audio = decode_long(codec, chunked, chunk_seconds=0.5)
+    assert long_audio.shape == audio.shape
+    torch.testing.assert_close(long_audio, audio, atol=1e-5, rtol=0)

@@ -83,8 +83,33 @@ def slice_latent(tok: Tokenizer, latent: Latent, start: int, stop: int) -> Laten
     return Latent(streams, latent.sample_rate, latent.tokenizer, latent.config_hash)
 
 
+def _variable_rate(latent: Latent) -> bool:
+    return any(s.durations is not None for s in latent.streams)
+
+
+def _assemble_variable_rate(tok: Tokenizer, parts: list[Latent], num_samples: torch.Tensor) -> Latent:
+    """Concatenate variable-rate latents per item (each part holds its own count of segments)."""
+    streams = []
+    batch = parts[0].streams[0].values.shape[0]
+    for i, first in enumerate(parts[0].streams):
+        rows, seconds, counts = [], [], []
+        for b in range(batch):
+            pieces = [(p.streams[i].values[b, :, : int(p.streams[i].lengths[b])],
+                       p.streams[i].durations[b, : int(p.streams[i].lengths[b])]) for p in parts]
+            rows.append(torch.cat([v for v, _ in pieces], dim=-1))
+            seconds.append(torch.cat([d for _, d in pieces]))
+            counts.append(rows[-1].shape[-1])
+        width = max(counts)
+        values = torch.stack([torch.nn.functional.pad(r, (0, width - r.shape[-1])) for r in rows])
+        durations = torch.stack([torch.nn.functional.pad(d, (0, width - d.shape[-1])) for d in seconds])
+        streams.append(Stream(values, first.frame_rate, first.codebook_sizes, first.name, torch.tensor(counts), durations))
+    return Latent(streams, tok.sample_rate, tok.name, tok.config_hash, num_samples)
+
+
 def _assemble(tok: Tokenizer, parts: list[Latent], num_samples: torch.Tensor) -> Latent:
     """Concatenate latents in time; lengths and num_samples as offline ``encode`` sets them."""
+    if _variable_rate(parts[0]):
+        return _assemble_variable_rate(tok, parts, num_samples)
     streams = []
     for i, first in enumerate(parts[0].streams):
         values = torch.cat([p.streams[i].values for p in parts], dim=-1)
@@ -142,6 +167,8 @@ def encode_long(
 @torch.no_grad()
 def decode_long(tok: Tokenizer, latent: Latent, chunk_seconds: float = 10.0, context_seconds: float | None = None) -> torch.Tensor:
     """``tok.decode(latent)`` computed chunk by chunk (see the module docstring); ``[B, C, N]``."""
+    if _variable_rate(latent):
+        return _decode_variable_rate(tok, latent, _chunk_frames(tok, chunk_seconds))
     hop = tok.hop_length
     frames = latent.streams[0].num_frames // _ratio(tok, latent.streams[0])
     step = _chunk_frames(tok, chunk_seconds)
@@ -167,6 +194,23 @@ def decode_long(tok: Tokenizer, latent: Latent, chunk_seconds: float = 10.0, con
     if latent.num_samples is not None:
         audio = audio[..., : int(latent.num_samples.max())]
     return audio
+
+
+def _decode_variable_rate(tok: Tokenizer, latent: Latent, step: int) -> torch.Tensor:
+    """A variable-rate latent streamed ``step`` segments at a time (each chunk's audio is as long as
+    its segments' durations); a batch of several items, whose segments fall differently, whole."""
+    if latent.batch_size != 1 or not tok.streamable:
+        return tok.decode(latent)
+    n = int(latent.streams[0].lengths[0]) if latent.streams[0].lengths is not None else latent.streams[0].num_frames
+    pieces = []
+    with tok.streaming(1):
+        for k0 in range(0, n, step):
+            k1 = min(n, k0 + step)
+            chunk = [Stream(s.values[..., k0:k1], s.frame_rate, s.codebook_sizes, s.name, torch.tensor([k1 - k0]),
+                            s.durations[..., k0:k1]) for s in latent.streams]
+            pieces.append(tok.decode(Latent(chunk, latent.sample_rate, latent.tokenizer, latent.config_hash)))
+    audio = torch.cat(pieces, dim=-1)
+    return audio[..., : int(latent.num_samples.max())] if latent.num_samples is not None else audio
 
 
 def _chunkable(tok: Tokenizer, flag: str) -> bool:

@@ -259,3 +259,11 @@ def test_long_audio_is_chunked_like_one_pass():
     long_audio = decode_long(codec, chunked, chunk_seconds=0.5)
     assert long_audio.shape == audio.shape
     torch.testing.assert_close(long_audio, audio, atol=1e-5, rtol=0)
+
+
+def test_latent_bits_per_second_counts_segments_per_second():
+    codec = _codec()
+    latent = codec.encode(0.1 * torch.randn(1, 1, 16000, generator=torch.Generator().manual_seed(2)))
+    k = int(latent.streams[0].lengths[0])  # segments in one second
+    assert latent.streams[0].effective_frame_rate == pytest.approx(k)
+    assert latent.bits_per_second == pytest.approx(k * (8 + 2))

@@ -90,13 +90,25 @@ class Stream:
 
     @property
     def bits_per_second(self) -> float:
-        """Nominal bitrate: frame_rate x bits_per_frame (0 for continuous streams)."""
-        return self.frame_rate * self.bits_per_frame
+        """Nominal bitrate: frame_rate x bits_per_frame (0 for continuous streams); a variable-rate
+        stream counts its :attr:`effective_frame_rate`."""
+        return self.effective_frame_rate * self.bits_per_frame
+
+    @property
+    def effective_frame_rate(self) -> float:
+        """Frames per second of audio: ``frame_rate``, or for a variable-rate stream its valid
+        frames / the seconds of their ``durations``."""
+        if self.durations is None:
+            return self.frame_rate
+        lengths = self.lengths.tolist() if self.lengths is not None else [self.num_frames] * self.values.shape[0]
+        frames = sum(int(n) for n in lengths)
+        seconds = sum(float(self.durations[b, : int(n)].sum()) for b, n in enumerate(lengths))
+        return frames / seconds if seconds > 0 else self.frame_rate
 
     @property
     def values_per_second(self) -> float:
-        """Numbers per second of audio: frame_rate x (K or D)."""
-        return self.frame_rate * self.values.shape[1]
+        """Numbers per second of audio: effective frame rate x (K or D)."""
+        return self.effective_frame_rate * self.values.shape[1]
 
     def check_codes(self) -> None:
         """Raise LatentError if any discrete code lies outside its codebook."""

@@ -136,6 +136,6 @@ def test_stop_signals_time_limit():
         stop.requested = True  # what the DDP all-reduce does
         assert stop.requested
     with StopSignals(log, lambda: 7, time_limit_s=0.0) as stop:
-        assert stop.requested and "finishing step 8" in log.lines[-1]
+        assert stop.requested and "time limit of 0 min reached" in log.lines[-1]
     with pytest.raises(ValueError, match=">= 0"):
         StopSignals(logging.getLogger(), lambda: 0, time_limit_s=-1.0)

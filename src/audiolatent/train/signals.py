@@ -38,8 +38,8 @@ class StopSignals:
         """A signal arrived, the time limit passed, or a caller set it (the DDP all-reduce)."""
         if not self._signalled and self._deadline is not None and time.monotonic() >= self._deadline:
             self._signalled = True
-            self._logger.info(f"time limit of {self.time_limit_s / 60:g} min reached: finishing step "
-                              f"{self._current_step() + 1}, then checkpointing")
+            self._logger.info(f"time limit of {self.time_limit_s / 60:g} min reached: checkpointing at the end of the "
+                              "step in progress")
         return self._signalled
 
     @requested.setter

@@ -136,3 +136,29 @@ def test_continuous_figures_are_invariant_to_a_per_dimension_affine_map(ar_pair)
     # the NLL itself is in the latent's units: it moves by exactly the log-Jacobian
     shift = float(np.log([10.0, 0.1, 3.0, 2.0]).sum())
     assert rescaled["nll_per_frame"] - plain["nll_per_frame"] == pytest.approx(shift, abs=0.01 * abs(shift) + 0.01)
+
+
+def test_a_variable_rate_latent_costs_its_true_rate_per_second_of_audio():
+    """Markov tokens (known oracle) with i.i.d. durations of 1-4 frames of 20 ms (2 bits each): the
+    headline is (oracle token bits + 2) per segment x segments per second of audio, within 5 %."""
+    src = sources.markov_source(seed=0)
+    gen = torch.Generator().manual_seed(1)
+
+    def latents(items):
+        out = []
+        for codes in items:
+            n = codes.shape[-1]
+            lengths = torch.randint(0, 4, (1, 1, n), generator=gen)
+            seconds = (lengths[:, 0].float() + 1) * 0.02
+            out.append(Latent([Stream(codes[None], FRAME_RATE, src.codebook_sizes, "codes", torch.tensor([n]), seconds),
+                               Stream(lengths, FRAME_RATE, (4,), "durations", torch.tensor([n]), seconds)], 16000))
+        return out
+
+    test = latents(src.test)
+    result = measure_modelability(None, latents(src.train), test, budget=STANDARD_BUDGET)
+    segments = sum(lat.streams[0].values.shape[-1] for lat in test)
+    seconds = sum(float(lat.streams[0].durations.sum()) for lat in test)
+    rate = segments / seconds  # ~20 segments per second
+    truth = (src.oracle_bits_per_frame + 2.0) * rate
+    assert result["streams"]["codes"]["frame_rate"] == pytest.approx(rate)
+    assert truth * 0.99 <= result["probe_bits_per_second"] <= truth * 1.05, (result["probe_bits_per_second"], truth)

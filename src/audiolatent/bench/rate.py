@@ -156,9 +156,10 @@ def token_spread(latents: list[Latent]) -> dict | None:
         discrete = [s for s in latent.streams if s.is_discrete]
         if not discrete:
             return None
+        valid = [_valid_frames(s) for s in discrete]
         for b in range(latent.streams[0].values.shape[0]):
             seconds = _item_seconds(latent, b)
-            tokens = sum(len(s.codebook_sizes) * v.shape[-1] for s in discrete for v in [_valid_frames(s)[b]])
+            tokens = sum(len(s.codebook_sizes) * items[b].shape[-1] for s, items in zip(discrete, valid))
             if seconds > 0:
                 values.append(tokens / seconds)
     if not values:
@@ -221,13 +222,9 @@ def effective_frame_rate(streams: list[Stream], declared: float) -> float:
     """Valid frames / seconds of their durations over ``streams`` (``declared`` for fixed-rate ones)."""
     if all(s.durations is None for s in streams):
         return declared
-    frames, seconds = 0, 0.0
-    for s in streams:
-        for b, values in enumerate(_valid_frames(s)):
-            n = values.shape[-1]
-            frames += n
-            seconds += float(s.durations[b, :n].sum()) if s.durations is not None else n / declared
-    return frames / seconds if seconds > 0 else declared
+    counted = [s.frames_and_seconds() for s in streams]
+    seconds = sum(sec for _, sec in counted)
+    return sum(n for n, _ in counted) / seconds if seconds > 0 else declared
 
 
 register_metric(Metric(

@@ -78,9 +78,8 @@ def run_generate(args: argparse.Namespace) -> int:
     torch.manual_seed(args.seed)
     with torch.inference_mode():
         latent = tokenizer.encode(audio.to(tokenizer.device))
-        if len(latent.streams) != 1:
-            lm_view(latent, lm.tokenizer)  # the tokens and durations of a variable-rate latent, or an LMError
-            out = _generate_variable_rate(args, lm, tokenizer, latent, generator)
+        if len(latent.streams) != 1:  # the tokens and durations of a variable-rate latent (else an LMError)
+            out = _generate_variable_rate(args, lm, tokenizer, latent, lm_view(latent, lm.tokenizer)[0], generator)
             save_audio(args.output, out, tokenizer.sample_rate)
             return 0
         stream = latent.streams[0]
@@ -111,20 +110,22 @@ def run_generate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _generate_variable_rate(args: argparse.Namespace, lm, tokenizer, latent, generator):
-    """Continue a variable-rate latent: sample (token, duration) segments until the sampled
-    durations cover ``args.seconds``, then decode prompt + continuation (trimmed to that length)."""
+def _generate_variable_rate(args: argparse.Namespace, lm, tokenizer, latent, values, generator):
+    """Continue a variable-rate latent (``values``: its streams stacked, :func:`lm_view`): sample
+    (token, duration) segments until the sampled durations cover ``args.seconds``, then decode
+    prompt + continuation (trimmed to that length)."""
     import torch
 
     from audiolatent.core.latent import Latent, Stream
-    from audiolatent.lm.latent_cache import lm_view
+    from audiolatent.lm.errors import LMError
     from audiolatent.train.lm_trainer import check_compatible
 
     streams = latent.streams
     names = [s.name for s in streams]
     check_compatible(lm.config.model.kind, True, lm.tokenizer)
+    if "durations" not in names:
+        raise LMError(f"{lm.tokenizer}: a variable-rate latent without a 'durations' stream (streams {names})")
     durations_row = sum(len(s.codebook_sizes) for s in streams[:names.index("durations")])
-    values, _, _ = lm_view(latent, lm.tokenizer)
     device = args.device or "cpu"
     prompt = values[None].to(device)  # [1, K + 1, segments]
     base_rate = streams[0].frame_rate  # a duration code d is d + 1 frames at this rate

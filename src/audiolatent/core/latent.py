@@ -94,15 +94,22 @@ class Stream:
         stream counts its :attr:`effective_frame_rate`."""
         return self.effective_frame_rate * self.bits_per_frame
 
+    def frames_and_seconds(self) -> tuple[int, float]:
+        """Valid frames over the batch and the seconds of audio they cover (their ``durations``,
+        or ``frames / frame_rate`` for a fixed-rate stream)."""
+        lengths = self.lengths.tolist() if self.lengths is not None else [self.num_frames] * self.values.shape[0]
+        frames = sum(int(n) for n in lengths)
+        if self.durations is None:
+            return frames, frames / self.frame_rate
+        return frames, sum(float(self.durations[b, : int(n)].sum()) for b, n in enumerate(lengths))
+
     @property
     def effective_frame_rate(self) -> float:
         """Frames per second of audio: ``frame_rate``, or for a variable-rate stream its valid
         frames / the seconds of their ``durations``."""
         if self.durations is None:
             return self.frame_rate
-        lengths = self.lengths.tolist() if self.lengths is not None else [self.num_frames] * self.values.shape[0]
-        frames = sum(int(n) for n in lengths)
-        seconds = sum(float(self.durations[b, : int(n)].sum()) for b, n in enumerate(lengths))
+        frames, seconds = self.frames_and_seconds()
         return frames / seconds if seconds > 0 else self.frame_rate
 
     @property

@@ -170,7 +170,7 @@ def encode_corpus(tokenizer, source: str | os.PathLike, split: str | None = None
     if not items:
         raise DataError(f"{source}: every file of split {split!r} is shorter than one frame")
     # frames per second of audio: the stream's rate, or segments per second for a variable-rate latent
-    frame_rate = sum(x.shape[-1] for x in items) / total_seconds if total_seconds > 0 else latent.streams[0].frame_rate
-    if latent.streams[0].durations is None:
-        frame_rate = latent.streams[0].frame_rate
+    frame_rate = latent.streams[0].frame_rate
+    if latent.streams[0].durations is not None and total_seconds > 0:
+        frame_rate = sum(x.shape[-1] for x in items) / total_seconds
     return EncodedCorpus(items, paths, frame_rate, sizes, n_encoded, n_cached, folder if use_cache else None, skipped)

@@ -26,7 +26,7 @@ from torch import nn
 
 from audiolatent.core.errors import ConfigError
 from audiolatent.quantize.base import Bottleneck, BottleneckOutput, StreamSpec
-from audiolatent.quantize.registry import build_framewise, register_bottleneck
+from audiolatent.quantize.registry import build_framewise, inner_check_n_q, register_bottleneck
 
 __all__ = ["QueryPool"]
 
@@ -63,9 +63,7 @@ class QueryPool(Bottleneck):
         with torch.no_grad():
             self.expand.weight.mul_(0.1)
 
-    def check_n_q(self, n_q: int | None) -> int | None:
-        check = getattr(self.quantizer, "check_n_q", None)
-        return check(n_q) if check is not None else n_q
+    check_n_q = inner_check_n_q
 
     def stream_specs(self, n_q: int | None = None) -> list[StreamSpec]:
         return [StreamSpec(s.kind, s.codebook_sizes, s.dim, self.stride, s.name) for s in self.quantizer.stream_specs(n_q)]

@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 from audiolatent.core.errors import ConfigError
 from audiolatent.quantize.base import Bottleneck
 
-__all__ = ["BOTTLENECKS", "register_bottleneck", "build_bottleneck", "build_framewise"]
+__all__ = ["BOTTLENECKS", "register_bottleneck", "build_bottleneck", "build_framewise", "inner_check_n_q"]
 
 #: the inner quantiser of a bottleneck that changes the time axis (segment, query-pool) by default
 DEFAULT_INNER = {"kind": "rvq", "n_codebooks": 4, "codebook_size": 256}
@@ -84,3 +84,9 @@ def build_framewise(config: Mapping[str, Any] | None, dim: int, owner: str) -> B
     if quantizer.temporal_stride != 1 or isinstance(quantizer, StreamingModule):
         raise ConfigError(f"{owner}: the inner quantizer must be frame-wise (stride 1, no state); {inner.get('kind')!r} is not")
     return quantizer
+
+
+def inner_check_n_q(self, n_q: int | None) -> int | None:
+    """``check_n_q`` of a bottleneck that wraps ``self.quantizer``: the inner one's, if it has one."""
+    check = getattr(self.quantizer, "check_n_q", None)
+    return check(n_q) if check is not None else n_q

@@ -70,7 +70,7 @@ from torch import nn
 from audiolatent.core.errors import ConfigError, StreamingError
 from audiolatent.core.streaming import StreamingModule
 from audiolatent.quantize.base import Bottleneck, BottleneckOutput, StreamSpec
-from audiolatent.quantize.registry import build_framewise, register_bottleneck
+from audiolatent.quantize.registry import build_framewise, inner_check_n_q, register_bottleneck
 
 __all__ = ["CausalSegmenter", "rate_loss"]
 
@@ -103,10 +103,14 @@ class _Segments:
     """Segments touched by a stretch of frames: their pooled means, lengths, and the frames' places."""
 
     sums: torch.Tensor  # [B, D, S]
-    means: torch.Tensor  # [B, D, S]
     counts: torch.Tensor  # [B, S] long (0 = padding)
     index: torch.Tensor  # [B, T] long: segment of each frame
     position: torch.Tensor  # [B, T] long: frame's position inside its segment (from 0)
+
+    @property
+    def means(self) -> torch.Tensor:
+        """``[B, D, S]``: the segments' mean frames."""
+        return self.sums / self.counts.clamp_min(1)[:, None].to(self.sums.dtype)
 
 
 @register_bottleneck
@@ -159,9 +163,7 @@ class CausalSegmenter(Bottleneck, StreamingModule):
     def stream_specs(self, n_q: int | None = None) -> list[StreamSpec]:
         return [*self.quantizer.stream_specs(n_q), StreamSpec("discrete", (self.max_length,), name="durations")]
 
-    def check_n_q(self, n_q: int | None) -> int | None:
-        check = getattr(self.quantizer, "check_n_q", None)
-        return check(n_q) if check is not None else n_q
+    check_n_q = inner_check_n_q
 
     # --- boundaries ---------------------------------------------------------------------------
     def _keys(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -215,8 +217,7 @@ class CausalSegmenter(Bottleneck, StreamingModule):
         last_start = torch.where(starts, arange, torch.full_like(arange, -1)).cummax(1).values
         carried_len = torch.zeros(b, dtype=torch.long, device=frames.device) if count is None else count
         position = torch.where(last_start >= 0, arange - last_start, arange + carried_len[:, None])
-        means = sums / counts.clamp_min(1)[:, None].to(frames.dtype)
-        return _Segments(sums, means, counts, index, position)
+        return _Segments(sums, counts, index, position)
 
     # --- quantisation of packed segments ------------------------------------------------------------
     @staticmethod
@@ -241,14 +242,17 @@ class CausalSegmenter(Bottleneck, StreamingModule):
         return gathered + extra.transpose(1, 2).to(gathered.dtype)
 
     # --- training / offline path ---------------------------------------------------------------------
+    def _offline(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, _Segments]:
+        """Boundary probabilities, hard starts and segments of a whole signal ``frames [B, T, D]``."""
+        p, _ = self._probabilities(frames, None)
+        starts = self._starts(p, torch.zeros(frames.shape[0], dtype=torch.long))
+        return p, starts, self._segments(frames, starts, None, None)
+
     def forward(self, z: torch.Tensor, n_q: int | None = None) -> BottleneckOutput:
         """``z [B, D, T]`` -> ``z_q [B, D, T]`` (tokens expanded over their segments), the
         streams, ``losses`` (the inner quantiser's, plus ``rate`` when learned) and ``stats``
         (the inner's, plus ``frames_per_segment`` and ``boundary_probability``)."""
-        frames = z.transpose(1, 2)
-        p, _ = self._probabilities(frames, None)
-        starts = self._starts(p, torch.zeros(z.shape[0], dtype=torch.long))
-        seg = self._segments(frames, starts, None, None)
+        p, starts, seg = self._offline(z.transpose(1, 2))
         packed, mask = self._pack(seg.means, seg.counts)
         inner = self.quantizer(packed, n_q)
         tokens = self._unpack(inner.z_q, mask)
@@ -259,7 +263,7 @@ class CausalSegmenter(Bottleneck, StreamingModule):
             z_q = z_q * (1.0 + confidence - confidence.detach())[:, None]  # 1 forward, d(confidence) backward
             losses["rate"] = rate_loss(starts, p, self.target_ratio)
         stats = dict(inner.stats)
-        stats["frames_per_segment"] = float(mask.numel() and z.shape[0] * z.shape[2] / max(int(mask.sum()), 1))
+        stats["frames_per_segment"] = z.shape[0] * z.shape[2] / max(int(mask.sum()), 1)
         stats["boundary_probability"] = float(p.detach().mean())
         streams = [self._unpack(s, mask) for s in inner.streams]
         streams.append((seg.counts.clamp_min(1) - 1)[:, None])
@@ -272,9 +276,7 @@ class CausalSegmenter(Bottleneck, StreamingModule):
         signal; in streaming, the segments this chunk completes (see the module docstring)."""
         frames = z.transpose(1, 2)
         if not self.is_streaming:
-            p, _ = self._probabilities(frames, None)
-            starts = self._starts(p, torch.zeros(z.shape[0], dtype=torch.long))
-            seg = self._segments(frames, starts, None, None)
+            seg = self._offline(frames)[2]
             return self._quantise(seg.means, seg.counts, n_q)
         self._check_streaming_batch(z)
         state: _SegmentState = self._streaming_state
@@ -344,9 +346,8 @@ class CausalSegmenter(Bottleneck, StreamingModule):
             counts = counts * (torch.arange(k, device=counts.device)[None] < lengths.to(counts.device)[:, None])
         if k == 0 or int(counts.sum()) == 0:
             return torch.zeros(b, self.dim, 0, device=durations.device)
-        mask = counts > 0
-        packed = [s.transpose(1, 2)[mask].T.unsqueeze(0) for s in inner]
-        tokens = self._unpack(self.quantizer.decode(packed), mask)  # [B, D, K]
+        packed = [self._pack(s, counts)[0] for s in inner]
+        tokens = self._unpack(self.quantizer.decode(packed), counts > 0)  # [B, D, K]
         totals = counts.sum(1)
         t = int(totals.max())
         frame = torch.arange(t, device=counts.device)[None].expand(b, t).contiguous()

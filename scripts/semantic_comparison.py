@@ -11,11 +11,16 @@ default        nothing (the baseline)
 distill        first RVQ level distilled from the phone teacher's features (SpeechTokenizer)
 split-distill  Mimi's split RVQ (1 semantic + 3 acoustic levels), the semantic level distilled
 phone          a linear phone classifier on the first level, against the phone teacher (PAST / S3)
+xcodec         X-Codec's dual encoder: a frozen *causal* phone teacher's features beside the acoustic
+               encoder, fused before the RVQ, and its features reconstructed from the latent (``repa``)
 ar             a causal predictor of the next quantised frame, its loss into the encoder (ALMTokenizer)
+kmeans-units   k = 500 k-means units of the phone teacher's hidden features (``fit kmeans``, run by
+               ``time``) and a decoder trained behind them (recipe ``units-16k``; 448 bits/s, not
+               streaming: the teacher sees the whole signal)
+continuous     the recipe with a Gaussian bottleneck (16 channels at 50 Hz, KL 1e-4): the footing of
+               REPA, which needs a continuous latent
+cont.-repa     ``continuous-repa``: that latent aligned to the phone teacher (REPA-style anchoring)
 =============  ======================================================================================
-
-(REPA-style alignment needs a continuous bottleneck, so it has no row at 1.6 kbps; k-means units
-come from ``audiolatent fit kmeans`` and are benched beside these.)
 
 Equal wall-clock, honestly: ``time`` runs each variant for ``--timing-steps`` steps on the quiet
 machine and reads its steps/s after warm-up; ``train`` then gives each variant
@@ -25,6 +30,8 @@ machine and reads its steps/s after warm-up; ``train`` then gives each variant
 writes ``comparison.md`` (the table, with the command of each row) and ``comparison.png``.
 
 usage:
+  audiolatent fit phone-teacher --data ../shared/data/speech_aligned/manifest.jsonl --out /work/phone-teacher
+  audiolatent fit phone-teacher --causal --data ../shared/data/speech_aligned/manifest.jsonl --out /work/phone-teacher-causal
   python scripts/semantic_comparison.py time  --out runs/semantic --teacher /work/phone-teacher
   python scripts/semantic_comparison.py train --out runs/semantic --teacher /work/phone-teacher --minutes 30
   python scripts/semantic_comparison.py bench --out runs/semantic
@@ -39,31 +46,75 @@ import subprocess
 import sys
 from pathlib import Path
 
+import yaml
+
 REPO = Path(__file__).resolve().parents[1]
 DATA = [REPO.parent / "shared" / "data" / "speech_real" / "manifest.jsonl",
         REPO.parent / "shared" / "data" / "speech_aligned" / "manifest.jsonl"]
 RECIPE = "default-16k-aug"
 
 
-def variants(teacher: str) -> dict[str, list[str]]:
-    """Name -> ``--set`` overrides of the recipe."""
+def _recipe(name: str) -> dict:
+    return yaml.safe_load((REPO / "configs" / "train" / f"{name}.yaml").read_text())
+
+
+def dual_encoder(causal_teacher: str) -> str:
+    """The ``--set model.encoder=...`` value of the xcodec variant: the recipe's encoder as the acoustic part."""
+    model = yaml.safe_load(((REPO / "configs" / "train") / _recipe(RECIPE)["model"]).read_text())
+    encoder = {"kind": "dual", "acoustic": model["encoder"], "teacher": f"phone:{causal_teacher}", "semantic_dim": 64}
+    return "model.encoder=" + json.dumps(encoder)
+
+
+def continuous() -> list[str]:
+    """The recipe with a Gaussian bottleneck (16 channels at 50 Hz, KL 1e-4): the footing of ``repa``."""
+    losses = {**_recipe(RECIPE)["losses"], "kl": 1e-4, "commitment": 0.0, "codebook": 0.0}
+    return ["model.bottleneck=" + json.dumps({"kind": "gaussian", "latent_dim": 16}), "losses=" + json.dumps(losses)]
+
+
+def units_centroids(out: Path) -> Path:
+    return out / "units-phone-k500.safetensors"
+
+
+def variants(teacher: str, causal_teacher: str, out: Path) -> dict[str, tuple[str, list[str]]]:
+    """Name -> (training recipe, ``--set`` overrides)."""
     return {
-        "default": [],
-        "distill": [f"semantic.teacher=phone:{teacher}", "semantic.distill=1.0"],
-        "split-distill": ["model.bottleneck.kind=split-rvq", f"semantic.teacher=phone:{teacher}", "semantic.distill=1.0"],
-        "phone": [f"semantic.phone_teacher={teacher}", "semantic.phone=1.0"],
-        "ar": ["semantic.ar=1.0"],
+        "default": (RECIPE, []),
+        "distill": (RECIPE, [f"semantic.teacher=phone:{teacher}", "semantic.distill=1.0"]),
+        "split-distill": (RECIPE, ["model.bottleneck.kind=split-rvq", f"semantic.teacher=phone:{teacher}",
+                                   "semantic.distill=1.0"]),
+        "phone": (RECIPE, [f"semantic.phone_teacher={teacher}", "semantic.phone=1.0"]),
+        "xcodec": (RECIPE, [dual_encoder(causal_teacher), f"semantic.teacher=phone:{causal_teacher}", "semantic.repa=1.0"]),
+        "ar": (RECIPE, ["semantic.ar=1.0"]),
+        "kmeans-units": ("units-16k", [f"model.bottleneck.centroids={units_centroids(out)}",
+                                       "model.encoder.teacher=" + json.dumps({"kind": "phone", "path": teacher,
+                                                                             "output": "hidden"})]),
+        "continuous": (RECIPE, continuous()),
+        "continuous-repa": (RECIPE, [*continuous(), f"semantic.teacher=phone:{teacher}", "semantic.repa=1.0"]),
     }
 
 
-def command(out: Path, name: str, overrides: list[str], steps: int, extra: list[str] = ()) -> list[str]:
-    cmd = [sys.executable, "-m", "audiolatent", "train", RECIPE, "--out", str(out / name), "--steps", str(steps),
+def command(out: Path, name: str, variant: tuple[str, list[str]], steps: int, extra: list[str] = ()) -> list[str]:
+    recipe, overrides = variant
+    cmd = [sys.executable, "-m", "audiolatent", "train", recipe, "--out", str(out / name), "--steps", str(steps),
            "--no-progress", *extra]
     for source in DATA:
         cmd += ["--data", str(source)]
     for item in overrides:
         cmd += ["--set", item]
     return cmd
+
+
+def fit_units(args) -> None:
+    """k-means units (k = 500) on the phone teacher's hidden features, once."""
+    target = units_centroids(args.out)
+    if target.is_file():
+        return
+    cmd = [sys.executable, "-m", "audiolatent", "fit", "kmeans", "--teacher", f"phone:{args.teacher}", "--k", "500",
+           "--out", str(target), "--no-progress"]
+    for source in DATA:
+        cmd += ["--data", str(source)]
+    print(" ".join(cmd), flush=True)
+    subprocess.run(cmd, check=True)
 
 
 def steps_per_second(run: Path, skip: int) -> float:
@@ -74,11 +125,13 @@ def steps_per_second(run: Path, skip: int) -> float:
     return sum(speeds) / len(speeds)
 
 
-def run_time(args, table: dict[str, list[str]]) -> None:
+def run_time(args, table: dict[str, tuple[str, list[str]]]) -> None:
+    if "kmeans-units" in table:
+        fit_units(args)
     timing = {}
-    for name, overrides in table.items():
+    for name, variant in table.items():
         folder = args.out / "timing"
-        cmd = command(folder, name, overrides, args.timing_steps, ["--set", "log_every=10", "--set", "eval_every=0",
+        cmd = command(folder, name, variant, args.timing_steps, ["--set", "log_every=10", "--set", "eval_every=0",
                                                                    "--set", "checkpoint_every=0"])
         print(" ".join(cmd), flush=True)
         subprocess.run(cmd, check=True)
@@ -87,18 +140,18 @@ def run_time(args, table: dict[str, list[str]]) -> None:
     (args.out / "timing.json").write_text(json.dumps(timing, indent=1))
 
 
-def run_train(args, table: dict[str, list[str]]) -> None:
+def run_train(args, table: dict[str, tuple[str, list[str]]]) -> None:
     timing_file = args.out / "timing.json"
     if not timing_file.is_file():
         raise SystemExit(f"{timing_file} is missing: run `time` first")
     timing = json.loads(timing_file.read_text())
     plan = {}
-    for name, overrides in table.items():
+    for name, variant in table.items():
         steps = int(args.minutes * 60 * timing[name])
         extra = ["--time-limit", f"{args.minutes * 1.1:g}"]
         if (args.out / name / "latest").is_file():
             extra.append("--resume")
-        cmd = command(args.out, name, overrides, steps, extra)
+        cmd = command(args.out, name, variant, steps, extra)
         plan[name] = {"steps": steps, "steps_per_second": timing[name], "command": " ".join(cmd[2:])}
         print(" ".join(cmd), flush=True)
         subprocess.run(cmd, check=True)
@@ -117,7 +170,7 @@ def _row(name: str, result: dict) -> dict:
             "latency_ms": stream.get("algorithmic_latency_ms")}
 
 
-def run_bench(args, table: dict[str, list[str]]) -> None:
+def run_bench(args, table: dict[str, tuple[str, list[str]]]) -> None:
     names = [n for n in table if (args.out / n / "latest").is_file()]
     if not names:
         raise SystemExit(f"no trained variant under {args.out}")
@@ -171,11 +224,13 @@ def main() -> None:
     p.add_argument("stage", choices=("time", "train", "bench"))
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--teacher", default="/work/phone-teacher", help="phone teacher folder (audiolatent fit phone-teacher)")
+    p.add_argument("--causal-teacher", default="/work/phone-teacher-causal",
+                   help="causal phone teacher folder (fit phone-teacher --causal), inside the xcodec variant's encoder")
     p.add_argument("--minutes", type=float, default=30.0, help="training wall time per variant")
     p.add_argument("--timing-steps", type=int, default=60)
     p.add_argument("--variants", default=None, help="comma-separated subset (default: all)")
     args = p.parse_args()
-    table = variants(args.teacher)
+    table = variants(args.teacher, args.causal_teacher, args.out)
     if args.variants:
         unknown = sorted(set(args.variants.split(",")) - set(table))
         if unknown:

@@ -113,3 +113,62 @@ def test_cli_fits_and_refuses_an_existing_folder(fitted, tmp_path, capsys):
     assert load_phone_teacher(out).phones == ["aa", "iy", "pau", "s"]
     assert main(args) == 1
     assert "already exists" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def causal_fitted(fitted):
+    folder, entries, _, _ = fitted
+    torch.manual_seed(0)
+    teacher, report = fit_phone_teacher([e for e in entries if e.split == "train"],
+                                        [e for e in entries if e.split == "test"], steps=120, width=32,
+                                        dilations=(1, 2), batch=8, window_frames=60, lr=5e-3, causal=True)
+    return teacher, report
+
+
+def test_a_causal_teacher_learns_and_reads_no_sample_after_its_hop(causal_fitted):
+    teacher, report = causal_fitted
+    assert report["causal"] is True and teacher.causal
+    # it cannot look ahead, so the first frames of each phone hear the previous one: below the
+    # centred teacher, still far above the majority class
+    assert report["test_frame_accuracy"] > 0.7 > report["majority_baseline"] + 0.3
+    x = 0.1 * torch.randn(1, 1, 3200, generator=torch.Generator().manual_seed(3))
+    y = x.clone()
+    y[..., 1600:] = 0.1 * torch.randn(1, 1, 1600)  # change everything from sample 1600 on
+    a, b = teacher.features(x, 16000), teacher.features(y, 16000)
+    assert torch.equal(a[..., :10], b[..., :10])  # frames 0-9 end by sample 1600
+    assert not torch.allclose(a[..., 10], b[..., 10])
+    assert teacher.frame_centres(2).tolist() == [0.005, 0.015]
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_a_causal_teacher_streams_exactly(causal_fitted, seed):
+    from audiolatent.core.streaming import StreamingModule
+    from audiolatent.testing import random_chunk_sizes, stream_chunks
+
+    teacher, _ = causal_fitted
+
+    class Wrapper(StreamingModule):  # a streaming parent, as a codec encoder is
+        def __init__(self):
+            super().__init__()
+            self.teacher = teacher
+
+        def forward(self, x):
+            return self.teacher.features(x, 16000)
+
+    wrapper = Wrapper()
+    x = 0.1 * torch.randn(2, 1, 160 * 37, generator=torch.Generator().manual_seed(seed))
+    offline = wrapper(x)
+    sizes = random_chunk_sizes(x.shape[-1], 160, torch.Generator().manual_seed(seed), max_units=6)
+    with wrapper.streaming(2):
+        streamed = stream_chunks(wrapper, x, sizes)
+    assert streamed.shape == offline.shape == (2, 4, 37)
+    assert (streamed - offline).abs().max() <= 1e-5
+
+
+def test_a_causal_teacher_saves_and_loads_causal(causal_fitted, tmp_path):
+    teacher, report = causal_fitted
+    teacher.save(tmp_path / "c", report)
+    loaded = load_phone_teacher(tmp_path / "c", output="hidden")
+    assert loaded.causal and json.loads((tmp_path / "c" / "teacher.json").read_text())["causal"] is True
+    audio = 0.1 * torch.randn(1, 1, 3200)
+    assert torch.equal(loaded.features(audio, 16000), teacher.hidden(teacher.log_mel(audio)))

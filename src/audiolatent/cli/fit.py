@@ -24,7 +24,7 @@ def run_phone_teacher(args: argparse.Namespace) -> int:
     train = [e for e in entries if e.split == "train"]
     test = [e for e in entries if e.split == "test"]
     teacher, report = fit_phone_teacher(train, test, steps=args.steps, width=args.width, seed=args.seed,
-                                        progress=not args.no_progress)
+                                        progress=not args.no_progress, causal=args.causal)
     report["data"] = [str(source) for source in args.data]
     teacher.save(args.out, report)
     print(json.dumps(report, indent=2))
@@ -89,6 +89,9 @@ def add_fit_parsers(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="folder to write (must not exist)")
     p.add_argument("--steps", type=int, default=2000, help="optimiser steps (default 2000)")
     p.add_argument("--width", type=int, default=192, help="channels of the conv stack (default 192)")
+    p.add_argument("--causal", action="store_true",
+                   help="causal framing and convolutions (no lookahead; streams), for a teacher that runs inside a "
+                   "streaming codec (encoder kind `dual`)")
     _common_arguments(p)
     p.set_defaults(func=run_phone_teacher)
     p = fit_sub.add_parser(

@@ -11,7 +11,8 @@ Stable Audio (Evans et al. 2024): the three parts are swap points chosen by the 
   rate) or ``log-mel`` (:class:`~audiolatent.tokenizers.vocoder.StreamingLogMel`: the fixed,
   parameter-free analysis of ``mel-16k``, for a trained vocoder) or ``teacher``
   (:class:`~audiolatent.tokenizers.units.TeacherEncoder`: a frozen teacher's features, for k-means
-  units);
+  units) or ``dual`` (:class:`~audiolatent.tokenizers.dual.DualEncoder`: any of these beside a
+  frozen teacher, fused before the bottleneck, X-Codec style);
 * bottleneck: any :mod:`audiolatent.quantize` bottleneck, ``z -> z_q [B, D, T]`` plus one latent
   stream per :class:`~audiolatent.quantize.base.StreamSpec` (RVQ codes ``[B, K, T]``, FSQ,
   VAE means ``[B, D', T]``, multi-scale codes ``[B, 1, T / stride_i]``, ...);
@@ -22,7 +23,8 @@ Stable Audio (Evans et al. 2024): the three parts are swap points chosen by the 
 Config rule for the decoder (:func:`decoder_kwargs`): its ``kind`` defaults to the encoder's. Of
 the same kind, the decoder takes the encoder's arguments updated by the ``decoder`` section (a
 SEANet decoder mirrors its encoder). Of another kind, it takes the ``decoder`` section alone, and
-``dimension`` and ``hop_length`` default to the built encoder's. Every part receives
+``dimension`` and ``hop_length`` default to the built encoder's. Behind a ``dual`` encoder the
+decoder mirrors its ``acoustic`` part. Every part receives
 ``channels`` (and ``sample_rate`` when its constructor takes it) from the top level.
 
 Framing. ``hop_length = encoder_hop * bottleneck.temporal_stride`` samples: the smallest unit
@@ -70,12 +72,13 @@ from audiolatent.nn.conv import remove_weight_norm
 from audiolatent.nn.convnext import STFTConvNeXtEncoder, VocosDecoder
 from audiolatent.nn.seanet import SEANetDecoder, SEANetEncoder
 from audiolatent.quantize import build_bottleneck
+from audiolatent.tokenizers.dual import DualEncoder
 from audiolatent.tokenizers.units import TeacherEncoder
 from audiolatent.tokenizers.vocoder import StreamingLogMel
 
 __all__ = [
     "CodecConfig", "NeuralCodec", "build_codec", "decoder_kwargs", "ENCODERS", "DECODERS",
-    "register_encoder", "register_decoder",
+    "register_encoder", "register_decoder", "build_encoder",
 ]
 
 #: codec encoders by ``kind``: classes taking ``channels`` (+ ``sample_rate`` if they accept it) and
@@ -111,6 +114,7 @@ register_encoder("seanet")(SEANetEncoder)
 register_encoder("stft-convnext")(STFTConvNeXtEncoder)
 register_encoder("log-mel")(StreamingLogMel)
 register_encoder("teacher")(TeacherEncoder)
+register_encoder("dual")(DualEncoder)
 register_decoder("seanet")(SEANetDecoder)
 register_decoder("vocos")(VocosDecoder)
 
@@ -146,16 +150,24 @@ class CodecConfig:
     description: str = ""
 
 
+def _mirrored(config: CodecConfig) -> dict:
+    """The encoder section a decoder mirrors: a ``dual`` encoder's acoustic part, else the encoder's."""
+    section = config.encoder
+    if isinstance(section, dict) and section.get("kind") == "dual" and isinstance(section.get("acoustic"), dict):
+        return section["acoustic"]
+    return section
+
+
 def _kinds(config: CodecConfig) -> tuple[str, str]:
-    encoder_kind = config.encoder.get("kind", DEFAULT_KIND)
+    encoder_kind = _mirrored(config).get("kind", DEFAULT_KIND)
     return encoder_kind, config.decoder.get("kind", encoder_kind)
 
 
 def decoder_kwargs(config: CodecConfig) -> dict:
-    """The decoder's arguments (without ``kind``): the encoder's updated by ``config.decoder``
-    when both are of the same kind, else ``config.decoder`` alone."""
+    """The decoder's arguments (without ``kind``): the encoder's (a ``dual`` encoder's acoustic
+    part's) updated by ``config.decoder`` when both are of the same kind, else ``config.decoder`` alone."""
     encoder_kind, decoder_kind = _kinds(config)
-    kwargs = dict(config.encoder) if encoder_kind == decoder_kind else {}
+    kwargs = dict(_mirrored(config)) if encoder_kind == decoder_kind else {}
     kwargs.update(config.decoder)
     kwargs.pop("kind", None)
     return kwargs
@@ -173,6 +185,15 @@ def _build_part(table: dict[str, type], kind: str, name: str, kwargs: dict, defa
         return cls(**kwargs)
     except TypeError as exc:
         raise ConfigError(f"codec.{name} ({kind}): {exc}") from None
+
+
+def build_encoder(section: dict, channels: int, sample_rate: int, name: str = "encoder") -> torch.nn.Module:
+    """An encoder from its config section (``kind``, default ``seanet``, plus arguments), given the
+    codec's ``channels`` and ``sample_rate`` (used by encoders that wrap another, e.g. ``dual``)."""
+    _check_section(section, name)
+    args = {k: v for k, v in section.items() if k != "kind"}
+    return _build_part(ENCODERS, section.get("kind", DEFAULT_KIND), name, args,
+                       {"channels": channels, "sample_rate": sample_rate})
 
 
 def _check_section(section: dict, name: str) -> None:
@@ -200,10 +221,9 @@ class NeuralCodec(Tokenizer):
         super().__init__(config)
         _check_section(config.encoder, "encoder")
         _check_section(config.decoder, "decoder")
-        encoder_kind, decoder_kind = _kinds(config)
-        encoder_args = {k: v for k, v in config.encoder.items() if k != "kind"}
+        _, decoder_kind = _kinds(config)
         shared = {"channels": config.channels, "sample_rate": config.sample_rate}
-        self.encoder = _build_part(ENCODERS, encoder_kind, "encoder", encoder_args, shared)
+        self.encoder = build_encoder(config.encoder, config.channels, config.sample_rate)
         from_encoder = {"dimension": self.encoder.dimension, "hop_length": self.encoder.hop_length}
         if getattr(self.encoder, "mel_analysis", None) is not None:  # a log-mel latent: a mel vocoder's prior reads it
             from_encoder["mel_analysis"] = self.encoder.mel_analysis

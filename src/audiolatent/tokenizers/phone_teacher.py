@@ -9,9 +9,16 @@ MANIFEST --out DIR``, or :func:`fit_phone_teacher`.
 * **Network**: a non-causal dilated convolution stack. ``Conv1d(80 -> width, 5)``, then residual
   blocks ``x + Conv1d(GELU(x), 3, dilation d)`` for ``d`` in ``dilations``, then
   ``Conv1d(width -> n_phones, 1)``. With the defaults (width 192, dilations 1, 2, 4, 8) it sees
-  +-17 frames, 170 ms either side. A teacher is used in training only, so it need not be causal.
+  +-17 frames, 170 ms either side. A teacher used in training only need not be causal.
+* **Causal** (``causal=True``, ``fit phone-teacher --causal``): for a teacher that runs *inside* a
+  streaming codec (the ``dual`` encoder, X-Codec style). Frame ``t``'s analysis window ends at the
+  end of its hop, sample ``(t + 1) * 160`` (:class:`CausalLogMel`: the same 1024-sample Hann
+  window and mel filters, left-padded instead of centred), and every convolution is left-padded
+  (:class:`~audiolatent.nn.conv.StreamingConv1d`), so frame ``t`` reads no sample after its hop and
+  the teacher streams exactly. It sees 34 frames (340 ms) of the past and none of the future.
 * **Target**: the phone whose interval covers the frame centre (labels past the alignment are
-  ignored). Cross-entropy, AdamW, random 2 s windows of the training files.
+  ignored); for a causal teacher, the centre of the frame's own hop, ``(t + 0.5) / 100`` s.
+  Cross-entropy, AdamW, random 2 s windows of the training files.
 * **Features** (:meth:`PhoneTeacher.features`): phone posteriors ``[B, n_phones, T]`` (softmax,
   default), ``logits``, or the ``hidden`` width-d activations before the output layer.
 
@@ -32,13 +39,16 @@ import torch
 from torch import nn
 
 from audiolatent.core.atomic import atomic_dir
-from audiolatent.core.errors import CheckpointError, ConfigError
+from audiolatent.core.errors import CheckpointError, ConfigError, StreamingError
+from audiolatent.core.streaming import StreamingModule
 from audiolatent.data.manifest import ManifestEntry, frame_phone_labels
+from audiolatent.nn.conv import StreamingConv1d
 from audiolatent.tokenizers.mel import mel_16k_config
 from audiolatent.tokenizers.teachers import Teacher
 from audiolatent.tokenizers.vocoder import StreamingLogMel, analysis_of
 
-__all__ = ["PhoneTeacher", "fit_phone_teacher", "load_phone_teacher", "centred_phone_labels", "TEACHER_FILE"]
+__all__ = ["PhoneTeacher", "CausalLogMel", "fit_phone_teacher", "load_phone_teacher", "centred_phone_labels",
+           "TEACHER_FILE"]
 
 TEACHER_FILE = "teacher.json"
 OUTPUTS = ("posteriors", "logits", "hidden")
@@ -50,6 +60,39 @@ def centred_phone_labels(phones: list[tuple[str, float, float]], n_frames: int, 
     return frame_phone_labels([(p, s + half, e + half) for p, s, e in phones], n_frames, frame_rate)
 
 
+class CausalLogMel(StreamingModule):
+    """The mel-16k log-mel with causal framing: ``[B, 1, N]`` (N a multiple of 160) -> ``[B, 80, N / 160]``.
+
+    Frame ``t`` is the analysis of samples ``[(t + 1) * hop - n_fft, (t + 1) * hop)``, zeros before
+    the signal: the centred analysis of :class:`StreamingLogMel` moved to end at its hop. Streams
+    exactly (the state is the last ``n_fft - hop`` samples)."""
+
+    causal = True
+    lookahead = 0
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.analysis = StreamingLogMel(**analysis_of(mel_16k_config()))
+        self.hop_length, self.dimension = self.analysis.hop_length, self.analysis.dimension
+        self.context = self.analysis.mel_config.n_fft - self.hop_length
+
+    def _init_streaming_state(self, batch_size: int) -> list[torch.Tensor]:
+        return [torch.zeros(batch_size, self.context, device=self.analysis.window.device)]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() != 3 or x.shape[1] != 1:
+            raise ValueError(f"causal log-mel: expected mono audio [B, 1, N], got shape {tuple(x.shape)}")
+        if x.shape[-1] % self.hop_length:
+            raise StreamingError(f"causal log-mel: input must be a multiple of {self.hop_length} samples, got {x.shape[-1]}")
+        if self.is_streaming:
+            state = self._streaming_state
+            buffer = torch.cat([state[0].to(x.dtype), x[:, 0]], dim=-1)
+            state[0] = buffer[:, buffer.shape[-1] - self.context :]
+        else:
+            buffer = torch.nn.functional.pad(x[:, 0], (self.context, 0))
+        return self.analysis._frames(buffer, x.shape[-1] // self.hop_length)
+
+
 class PhoneTeacher(Teacher):
     """Phone posteriors from the mel-16k analysis (see the module docstring).
 
@@ -59,29 +102,46 @@ class PhoneTeacher(Teacher):
         dilations: one residual block per dilation.
         mean, std: per-mel-bin standardisation ``[80]`` (defaults 0 and 1).
         output: ``posteriors``, ``logits`` or ``hidden``.
+        causal: causal framing and convolutions (module docstring); the teacher then streams
+            (inside a streaming parent: chunks of whole hops, frames out as they complete).
     """
 
     def __init__(self, phones: list[str], width: int = 192, dilations: tuple[int, ...] = (1, 2, 4, 8),
-                 mean: torch.Tensor | None = None, std: torch.Tensor | None = None, output: str = "posteriors") -> None:
+                 mean: torch.Tensor | None = None, std: torch.Tensor | None = None, output: str = "posteriors",
+                 causal: bool = False) -> None:
         super().__init__()
         if len(phones) < 2 or len(set(phones)) != len(phones):
             raise ConfigError(f"phone teacher: need at least 2 distinct phones, got {phones}")
         if output not in OUTPUTS:
             raise ConfigError(f"phone teacher: output must be one of {OUTPUTS}, got {output!r}")
         self.phones, self.width, self.dilations, self.output = list(phones), width, tuple(dilations), output
-        self.frontend = StreamingLogMel(**analysis_of(mel_16k_config()))
+        self.causal = bool(causal)
+        self.frontend = CausalLogMel() if self.causal else StreamingLogMel(**analysis_of(mel_16k_config()))
         n_mels = self.frontend.dimension
         self.register_buffer("mean", torch.zeros(n_mels) if mean is None else mean.float().clone())
         self.register_buffer("std", torch.ones(n_mels) if std is None else std.float().clamp_min(1e-3).clone())
-        self.input = nn.Conv1d(n_mels, width, 5, padding=2)
-        self.blocks = nn.ModuleList(nn.Conv1d(width, width, 3, padding=d, dilation=d) for d in self.dilations)
+        if self.causal:
+            self.input = StreamingConv1d(n_mels, width, 5)
+            self.blocks = nn.ModuleList(StreamingConv1d(width, width, 3, dilation=d) for d in self.dilations)
+        else:
+            self.input = nn.Conv1d(n_mels, width, 5, padding=2)
+            self.blocks = nn.ModuleList(nn.Conv1d(width, width, 3, padding=d, dilation=d) for d in self.dilations)
         self.head = nn.Conv1d(width, len(phones), 1)
+        #: frames of the past a causal teacher's frame reads beyond its own (its receptive field - 1)
+        self.context_frames = 4 + 2 * sum(self.dilations)
         self.sample_rate, self.frame_rate = 16000, 100.0
         self.dim = width if output == "hidden" else len(phones)
         self.name = "phone-teacher"
 
     def frame_centres(self, n_frames: int) -> torch.Tensor:
-        return torch.arange(n_frames, dtype=torch.float64) / self.frame_rate  # mel-16k frames are centred
+        offset = 0.5 if self.causal else 0.0  # a causal frame describes its own hop; mel-16k frames are centred
+        return (torch.arange(n_frames, dtype=torch.float64) + offset) / self.frame_rate
+
+    def frame_labels(self, phones: list[tuple[str, float, float]], n_frames: int) -> list[str | None]:
+        """The training target of each frame: the phone at its centre time (:meth:`frame_centres`)."""
+        if self.causal:
+            return frame_phone_labels(phones, n_frames, self.frame_rate)  # reads (t + 0.5) / rate
+        return centred_phone_labels(phones, n_frames, self.frame_rate)
 
     def log_mel(self, audio: torch.Tensor) -> torch.Tensor:
         """``[B, 1, N]`` at 16 kHz -> standardised log-mel ``[B, 80, ceil(N / 160)]``."""
@@ -118,7 +178,7 @@ class PhoneTeacher(Teacher):
         if directory.exists():
             raise CheckpointError(f"{directory}: already exists; choose a new folder (a teacher is never overwritten)")
         meta = {"kind": "phone-teacher", "phones": self.phones, "width": self.width, "dilations": list(self.dilations),
-                "analysis": "mel-16k", "frame_rate": self.frame_rate, "report": report or {}}
+                "analysis": "mel-16k", "causal": self.causal, "frame_rate": self.frame_rate, "report": report or {}}
         with atomic_dir(directory) as tmp:
             state = {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}
             save_file(state, str(Path(tmp) / "model.safetensors"))
@@ -138,7 +198,8 @@ def load_phone_teacher(directory: str | os.PathLike, output: str = "posteriors")
     try:
         meta = json.loads(meta_path.read_text())
         state = load_file(str(directory / "model.safetensors"))
-        teacher = PhoneTeacher(meta["phones"], meta["width"], tuple(meta["dilations"]), output=output)
+        teacher = PhoneTeacher(meta["phones"], meta["width"], tuple(meta["dilations"]), output=output,
+                               causal=bool(meta.get("causal", False)))
         teacher.load_state_dict(state)
     except (OSError, ValueError, KeyError, RuntimeError) as exc:
         raise CheckpointError(f"{directory}: corrupt phone teacher ({type(exc).__name__}: {' '.join(str(exc).split())[:200]})") from None
@@ -146,17 +207,19 @@ def load_phone_teacher(directory: str | os.PathLike, output: str = "posteriors")
     return teacher.eval()
 
 
-def _labelled(entries: list[ManifestEntry], frontend: StreamingLogMel, index: dict[str, int]) -> list[tuple[torch.Tensor, torch.Tensor]]:
+def _labelled(entries: list[ManifestEntry], teacher: PhoneTeacher, index: dict[str, int]) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """(raw log-mel ``[80, T]``, label ids ``[T]``) per file: -100 where no phone covers the frame,
     ``len(index)`` for a phone outside the inventory (a class no teacher predicts: an error)."""
     from audiolatent.core.audio import load_audio
 
     out = []
+    frontend = teacher.frontend
     for entry in entries:
         audio, _ = load_audio(entry.path, sample_rate=16000, mono=True)
         pad = -audio.shape[-1] % frontend.hop_length
-        mel = frontend(torch.nn.functional.pad(audio.reshape(1, 1, -1), (0, pad)))[0]
-        labels = centred_phone_labels(entry.phones, mel.shape[-1], 100.0)
+        with torch.no_grad():
+            mel = frontend(torch.nn.functional.pad(audio.reshape(1, 1, -1), (0, pad)))[0]
+        labels = teacher.frame_labels(entry.phones, mel.shape[-1])
         ids = torch.tensor([-100 if p is None else index.get(p, len(index)) for p in labels], dtype=torch.long)
         out.append((mel, ids))
     return out
@@ -175,7 +238,8 @@ def _accuracy(teacher: PhoneTeacher, items: list[tuple[torch.Tensor, torch.Tenso
 
 def fit_phone_teacher(train: list[ManifestEntry], test: list[ManifestEntry], steps: int = 2000, width: int = 192,
                       dilations: tuple[int, ...] = (1, 2, 4, 8), batch: int = 16, window_frames: int = 200,
-                      lr: float = 2e-3, seed: int = 0, progress: bool = False) -> tuple[PhoneTeacher, dict]:
+                      lr: float = 2e-3, seed: int = 0, progress: bool = False,
+                      causal: bool = False) -> tuple[PhoneTeacher, dict]:
     """Train a :class:`PhoneTeacher` on the rows of ``train`` with phones; report on ``test``.
 
     Returns the teacher (eval mode) and ``{"test_frame_accuracy", "majority_baseline",
@@ -186,13 +250,14 @@ def fit_phone_teacher(train: list[ManifestEntry], test: list[ManifestEntry], ste
     if not train:
         raise ConfigError("phone teacher: no training row carries phone alignments (`phones` in the manifest)")
     torch.manual_seed(seed)
-    frontend = StreamingLogMel(**analysis_of(mel_16k_config()))
     phones = sorted({p for e in train for p, _, _ in e.phones})
     index = {p: i for i, p in enumerate(phones)}
-    train_items = _labelled(train, frontend, index)
-    test_items = _labelled(test, frontend, index)
+    teacher = PhoneTeacher(phones, width, dilations, causal=causal)
+    train_items = _labelled(train, teacher, index)
+    test_items = _labelled(test, teacher, index)
     frames = torch.cat([mel for mel, _ in train_items], dim=-1)
-    teacher = PhoneTeacher(phones, width, dilations, frames.mean(-1), frames.std(-1))
+    teacher.mean.copy_(frames.mean(-1))
+    teacher.std.copy_(frames.std(-1).clamp_min(1e-3))
     optimizer = torch.optim.AdamW(teacher.parameters(), lr=lr, weight_decay=1e-4)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=steps, pct_start=0.05)
     lengths = torch.tensor([mel.shape[-1] for mel, _ in train_items], dtype=torch.float64)
@@ -236,6 +301,6 @@ def fit_phone_teacher(train: list[ManifestEntry], test: list[ManifestEntry], ste
         "train_frame_accuracy": train_accuracy,
         "n_phones": len(phones), "train_files": len(train), "test_files": len(test),
         "train_frames": train_frames, "test_frames": test_frames, "steps": steps, "width": width,
-        "dilations": list(dilations), "seed": seed,
+        "dilations": list(dilations), "seed": seed, "causal": causal,
     }
     return teacher, report

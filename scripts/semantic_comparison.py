@@ -162,10 +162,14 @@ def _row(name: str, result: dict) -> dict:
     mod, dist, rate, stream = result["modelability"], result["distortion"], result["rate"], result["streaming"]
     phone = next(iter((mod.get("streams") or {}).values()), {}).get("phoneme") or {}
     per_codebook = [phone.get(f"codebook_{k}") for k in range(4)]
-    return {"variant": name, "kbps": (rate.get("bits_per_second") or 0) / 1000,
-            "probe_kbps": (mod.get("probe_bits_per_second") or 0) / 1000,
+    def kilo(value):
+        return None if value is None else value / 1000
+
+    return {"variant": name, "kbps": kilo(rate.get("bits_per_second")),
+            "probe_kbps": kilo(mod.get("probe_bits_per_second")),
             "probe_per_codebook": [b / 1000 for b in mod.get("probe_bits_per_second_per_codebook") or []],
             "phone": (phone.get("all") or {}).get("accuracy"), "phone_per_codebook": per_codebook,
+            "nll_per_second": mod.get("nll_per_second"), "predictive_nats_per_second": mod.get("predictive_nats_per_second"),
             "mel": dist.get("mel_distance"), "pesq": dist.get("pesq_wb"), "stoi": dist.get("stoi"),
             "latency_ms": stream.get("algorithmic_latency_ms")}
 
@@ -177,19 +181,26 @@ def run_bench(args, table: dict[str, tuple[str, list[str]]]) -> None:
     cmd = [sys.executable, "-m", "audiolatent", "bench", "--out", str(args.out / "bench"), "--no-progress"]
     for name in names:
         cmd += ["-t", str(args.out / name)]
+    for reference in args.reference:
+        cmd += ["-t", reference]
     print(" ".join(cmd), flush=True)
     subprocess.run(cmd, check=True)
     results = json.loads((args.out / "bench" / "results.json").read_text())["tokenizers"]
     plan = json.loads((args.out / "plan.json").read_text()) if (args.out / "plan.json").is_file() else {}
     rows = [_row(name, results[str(args.out / name)]) for name in names if str(args.out / name) in results]
+    rows += [_row(f"{reference} (reference, not the same budget)", results[reference]) for reference in args.reference
+             if reference in results]
 
     def f(v, fmt=".3f"):
         return "-" if v is None else format(v, fmt)
 
-    lines = ["| variant | kbps | probe kbps | probe kbps per codebook | phone acc. | phone acc. per codebook | mel | PESQ-WB | STOI | latency ms |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| variant | kbps | probe kbps | probe kbps per codebook | continuous NLL / predictive nats/s | phone acc. | "
+             "phone acc. per codebook | mel | PESQ-WB | STOI | latency ms |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        lines.append(f"| {r['variant']} | {f(r['kbps'], '.2f')} | {f(r['probe_kbps'], '.3f')} | "
+        continuous = ("-" if r["nll_per_second"] is None
+                      else f"{r['nll_per_second']:.0f} / {f(r['predictive_nats_per_second'], '.0f')}")
+        lines.append(f"| {r['variant']} | {f(r['kbps'], '.2f')} | {f(r['probe_kbps'], '.3f')} | {continuous} | "
                      f"{' / '.join(f(b, '.3f') for b in r['probe_per_codebook'])} | {f(r['phone'])} | "
                      f"{' / '.join(f(a) for a in r['phone_per_codebook'])} | {f(r['mel'])} | {f(r['pesq'], '.2f')} | "
                      f"{f(r['stoi'])} | {f(r['latency_ms'], '.0f')} |")
@@ -209,6 +220,8 @@ def run_bench(args, table: dict[str, tuple[str, list[str]]]) -> None:
         return
     fig, ax = plt.subplots(figsize=(6, 4.5))
     for r in rows:
+        if not r["probe_kbps"]:  # a continuous latent has no bits/s: it is in the table, not on this plot
+            continue
         ax.scatter(r["probe_kbps"], r["mel"], s=40 + 400 * (r["phone"] or 0))
         ax.annotate(f"{r['variant']} (phone {f(r['phone'], '.2f')})", (r["probe_kbps"], r["mel"]),
                     textcoords="offset points", xytext=(5, 5), fontsize=8)
@@ -228,8 +241,11 @@ def main() -> None:
                    help="causal phone teacher folder (fit phone-teacher --causal), inside the xcodec variant's encoder")
     p.add_argument("--minutes", type=float, default=30.0, help="training wall time per variant")
     p.add_argument("--timing-steps", type=int, default=60)
+    p.add_argument("--reference", action="append", default=None,
+                   help="a shipped tokenizer benched beside the variants (default: codec-16k-default; repeat for more)")
     p.add_argument("--variants", default=None, help="comma-separated subset (default: all)")
     args = p.parse_args()
+    args.reference = ["codec-16k-default"] if args.reference is None else args.reference
     table = variants(args.teacher, args.causal_teacher, args.out)
     if args.variants:
         unknown = sorted(set(args.variants.split(",")) - set(table))

@@ -205,7 +205,13 @@ def run_bench(args, table: dict[str, tuple[str, list[str]]]) -> None:
                      f"{' / '.join(f(a) for a in r['phone_per_codebook'])} | {f(r['mel'])} | {f(r['pesq'], '.2f')} | "
                      f"{f(r['stoi'])} | {f(r['latency_ms'], '.0f')} |")
     lines.append("")
-    lines += [f"- {name}: `{plan[name]['command']}` ({plan[name]['steps']} steps)" for name in names if name in plan]
+
+    def trained(name: str) -> str:
+        latest = (args.out / name / "latest").read_text().strip()
+        return str(int(latest.rsplit("_", 1)[-1]))
+
+    lines += [f"- {name}: `{plan[name]['command']}` ({trained(name)} of {plan[name]['steps']} planned steps in the budget)"
+              for name in names if name in plan]
     lines.append(f"- bench: `{' '.join(cmd[2:])}`")
     (args.out / "comparison.md").write_text("\n".join(lines) + "\n")
     (args.out / "comparison.json").write_text(json.dumps(rows, indent=1))

@@ -183,8 +183,9 @@ def run_bench(args, table: dict[str, tuple[str, list[str]]]) -> None:
         cmd += ["-t", str(args.out / name)]
     for reference in args.reference:
         cmd += ["-t", reference]
-    print(" ".join(cmd), flush=True)
-    subprocess.run(cmd, check=True)
+    if args.stage == "bench":
+        print(" ".join(cmd), flush=True)
+        subprocess.run(cmd, check=True)
     results = json.loads((args.out / "bench" / "results.json").read_text())["tokenizers"]
     plan = json.loads((args.out / "plan.json").read_text()) if (args.out / "plan.json").is_file() else {}
     rows = [_row(name, results[str(args.out / name)]) for name in names if str(args.out / name) in results]
@@ -200,8 +201,9 @@ def run_bench(args, table: dict[str, tuple[str, list[str]]]) -> None:
     for r in rows:
         continuous = ("-" if r["nll_per_second"] is None
                       else f"{r['nll_per_second']:.0f} / {f(r['predictive_nats_per_second'], '.0f')}")
-        lines.append(f"| {r['variant']} | {f(r['kbps'], '.2f')} | {f(r['probe_kbps'], '.3f')} | {continuous} | "
-                     f"{' / '.join(f(b, '.3f') for b in r['probe_per_codebook'])} | {f(r['phone'])} | "
+        per_codebook = " / ".join(f(b, ".3f") for b in r["probe_per_codebook"]) or "-"
+        lines.append(f"| {r['variant']} | {f(r['kbps'], '.2f')} | {f(r['probe_kbps'], '.3f')} | {per_codebook} | "
+                     f"{continuous} | {f(r['phone'])} | "
                      f"{' / '.join(f(a) for a in r['phone_per_codebook'])} | {f(r['mel'])} | {f(r['pesq'], '.2f')} | "
                      f"{f(r['stoi'])} | {f(r['latency_ms'], '.0f')} |")
     lines.append("")
@@ -224,23 +226,26 @@ def run_bench(args, table: dict[str, tuple[str, list[str]]]) -> None:
     except ImportError:
         print("matplotlib is not installed: no plot", file=sys.stderr)
         return
-    fig, ax = plt.subplots(figsize=(6, 4.5))
+    fig, ax = plt.subplots(figsize=(7.5, 5))
     for r in rows:
         if not r["probe_kbps"]:  # a continuous latent has no bits/s: it is in the table, not on this plot
             continue
-        ax.scatter(r["probe_kbps"], r["mel"], s=40 + 400 * (r["phone"] or 0))
-        ax.annotate(f"{r['variant']} (phone {f(r['phone'], '.2f')})", (r["probe_kbps"], r["mel"]),
-                    textcoords="offset points", xytext=(5, 5), fontsize=8)
+        name = r["variant"].split(" (")[0] + (" (shipped)" if "reference" in r["variant"] else "")
+        ax.scatter(r["probe_kbps"], r["mel"], s=40 + 400 * (r["phone"] or 0), alpha=0.7)
+        ax.annotate(f"{name}: phone {f(r['phone'], '.2f')}", (r["probe_kbps"], r["mel"]),
+                    textcoords="offset points", xytext=(8, -3), fontsize=7)
     ax.set_xlabel("modelability: probe kbps (lower = easier to model)")
     ax.set_ylabel("distortion: mel distance (lower = better)")
-    ax.set_title("Semantic options at 1.6 kbps, equal wall-clock (marker size = phone accuracy)")
+    ax.set_title("Semantic options, equal wall-clock budget\n(marker size = linear phone-probe accuracy)", fontsize=10)
+    ax.margins(x=0.25, y=0.1)
     fig.tight_layout()
     fig.savefig(args.out / "comparison.png", dpi=120)
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("stage", choices=("time", "train", "bench"))
+    p.add_argument("stage", choices=("time", "train", "bench", "table"),
+                   help="table: write comparison.md / .json / .png again from the existing bench results")
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--teacher", default="/work/phone-teacher", help="phone teacher folder (audiolatent fit phone-teacher)")
     p.add_argument("--causal-teacher", default="/work/phone-teacher-causal",
@@ -259,7 +264,7 @@ def main() -> None:
             raise SystemExit(f"unknown variants {unknown}; known: {sorted(table)}")
         table = {k: v for k, v in table.items() if k in args.variants.split(",")}
     args.out.mkdir(parents=True, exist_ok=True)
-    {"time": run_time, "train": run_train, "bench": run_bench}[args.stage](args, table)
+    {"time": run_time, "train": run_train, "bench": run_bench, "table": run_bench}[args.stage](args, table)
 
 
 if __name__ == "__main__":

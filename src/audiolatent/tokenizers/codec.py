@@ -219,8 +219,7 @@ class NeuralCodec(Tokenizer):
 
     def __init__(self, config: CodecConfig) -> None:
         super().__init__(config)
-        _check_section(config.encoder, "encoder")
-        _check_section(config.decoder, "decoder")
+        _check_section(config.decoder, "decoder")  # the encoder's is checked by build_encoder
         _, decoder_kind = _kinds(config)
         shared = {"channels": config.channels, "sample_rate": config.sample_rate}
         self.encoder = build_encoder(config.encoder, config.channels, config.sample_rate)

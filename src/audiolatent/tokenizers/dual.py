@@ -100,7 +100,6 @@ class DualEncoder(StreamingModule):
         self.causal = bool(self.acoustic.causal and self.teacher_causal)
         acoustic_lookahead = self.acoustic.lookahead
         self.lookahead = (None if acoustic_lookahead is None or not self.teacher_causal else int(acoustic_lookahead))
-        self.semantic_dim = semantic_dim
 
     def train(self, mode: bool = True) -> "DualEncoder":
         super().train(mode)

@@ -127,8 +127,6 @@ class PhoneTeacher(Teacher):
             self.input = nn.Conv1d(n_mels, width, 5, padding=2)
             self.blocks = nn.ModuleList(nn.Conv1d(width, width, 3, padding=d, dilation=d) for d in self.dilations)
         self.head = nn.Conv1d(width, len(phones), 1)
-        #: frames of the past a causal teacher's frame reads beyond its own (its receptive field - 1)
-        self.context_frames = 4 + 2 * sum(self.dilations)
         self.sample_rate, self.frame_rate = 16000, 100.0
         self.dim = width if output == "hidden" else len(phones)
         self.name = "phone-teacher"

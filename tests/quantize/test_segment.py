@@ -125,12 +125,14 @@ def test_rate_loss_known_values():
 
 @pytest.mark.parametrize("walk", [False, True], ids=["noise", "random-walk"])
 def test_rate_loss_moves_the_learned_boundaries_to_the_target(walk):
-    """Trained on the rate loss alone, the router moves to about the target of four frames per
-    segment from either side: from ~2.4 on noise around a faint common offset (neighbours nearly
-    unrelated; the router can learn to look at the offset) and from 8 on a random walk
-    (neighbours alike: only max_length cuts)."""
+    """Trained on the rate loss alone from the uncalibrated router (theta 0.5, tau 0.1), it moves
+    to about the target of four frames per segment from either side: from ~2 on noise around a
+    faint common offset (neighbours nearly unrelated; the router can learn to look at the offset)
+    and from 8 on a random walk (neighbours alike: only max_length cuts)."""
     seg = _segmenter(RVQ, max_length=8, target_ratio=4.0).train()
-    opt = torch.optim.Adam([seg.query.weight, seg.key.weight], lr=0.02)
+    seg.calibrated.fill_(True)  # the rate loss alone, not the calibration, moves it here
+    router = [seg.query.weight, seg.query.bias, seg.key.weight, seg.key.bias, seg.theta, seg.log_temperature]
+    opt = torch.optim.Adam(router, lr=0.02)
     gen = torch.Generator().manual_seed(0)
     z = torch.randn(8, 8, 64, generator=gen) + 0.3
     if walk:
@@ -144,6 +146,46 @@ def test_rate_loss_moves_the_learned_boundaries_to_the_target(walk):
     after = seg(z).stats["frames_per_segment"]
     assert (before > 6.0) if walk else (before < 3.0), before
     assert 3.3 < after < 4.8, (before, after)
+
+
+def _pause_and_speech(seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Frames ``[4, 8, 96]`` around a large common offset (an encoder's), alternating 24-frame
+    *pauses* (one frame held, faint noise) and 24-frame *speech* stretches (a new frame every
+    frame), and the speech mask ``[4, 96]``."""
+    gen = torch.Generator().manual_seed(seed)
+    offset = 4.0 * torch.randn(8, 1, generator=gen)
+    speech = (torch.arange(96) // 24) % 2 == 1
+    held = torch.randn(4, 8, 1, generator=gen).expand(4, 8, 96)
+    moving = torch.randn(4, 8, 96, generator=gen)
+    frames = offset + torch.where(speech, moving, held + 0.02 * torch.randn(4, 8, 96, generator=gen))
+    return frames, speech.expand(4, 96)
+
+
+def test_calibration_starts_the_router_at_the_target_rate_and_cuts_where_frames_change():
+    """Known answer: on pauses and speech around a common offset, the first training batch sets
+    the boundary rate to the target (one start in 3 frames) and puts the starts in the speech;
+    the uncalibrated router, which compares the raw frames, cuts at max_length only (the offset
+    makes every neighbour alike), the pauses as often as the speech."""
+    frames, speech = _pause_and_speech()
+    seg = _segmenter(RVQ, max_length=8, target_ratio=3.0)
+    raw_p, raw_starts, _ = seg._offline(frames.transpose(1, 2))
+    assert not bool(seg.calibrated) and raw_p[:, 1:].max() < 0.5  # eval: no calibration; only max_length cuts
+    seg.train()
+    out = seg(frames)
+    assert bool(seg.calibrated)
+    centred = seg.query(frames.transpose(1, 2)).mean((0, 1))
+    torch.testing.assert_close(centred, torch.zeros(8), atol=1e-4, rtol=0)  # the common offset taken out
+    assert 2.3 < out.stats["frames_per_segment"] < 3.4, out.stats  # 3, less the max_length cuts of the pauses
+    _, starts, _ = seg._offline(frames.transpose(1, 2))
+    starts = starts[:, 1:]
+    in_speech, in_pause = starts[speech[:, 1:]].float().mean(), starts[~speech[:, 1:]].float().mean()
+    assert in_speech > 0.55 and in_pause < 0.2, (in_speech, in_pause)  # 1/3 of all frames start a segment
+    theta = float(seg.theta.detach())
+    seg(frames + 1.0)  # calibrated once: a later batch changes nothing
+    assert float(seg.theta.detach()) == theta
+    reloaded = _segmenter(RVQ, max_length=8, target_ratio=3.0)
+    reloaded.load_state_dict(seg.state_dict())
+    assert bool(reloaded.calibrated)
 
 
 def test_bad_configs_are_clear_errors():

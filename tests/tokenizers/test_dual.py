@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
 import torch
 
@@ -117,6 +119,17 @@ def test_a_whole_signal_teacher_makes_an_offline_codec(tmp_path):
             pass
 
 
+def test_a_phone_teacher_without_its_folder_needs_the_checkpoint_to_hold_its_weights():
+    from audiolatent.tokenizers.units import build_teacher
+
+    spec = PhoneTeacher(PHONES, width=12, dilations=(1, 2), causal=True, output="hidden").spec()
+    assert build_teacher(spec).dim == 12  # the architecture alone: a checkpoint fills in the weights
+    with pytest.raises(ConfigError, match="needs `path`"):  # never a random teacher by accident
+        build_teacher({k: v for k, v in spec.items() if k != "weights"})
+    with pytest.raises(ConfigError, match="width"):
+        build_teacher({k: v for k, v in spec.items() if k != "width"})
+
+
 def test_bad_configs_are_clear_errors(tmp_path):
     folder = teacher_folder(tmp_path)
     data = dual_config(folder)
@@ -146,7 +159,10 @@ def test_the_trainer_trains_it_with_the_teacher_reconstruction_loss_and_reloads_
     trainer, _ = train(config, data, tmp_path / "run")
     assert trainer.codec.encoder.fuse.weight[:, 8:].abs().sum() > 0  # the teacher's branch was admitted
     original = load_phone_teacher(folder, output="hidden").state_dict()
+    shutil.rmtree(folder)  # the checkpoint names the teacher by its architecture and holds its weights
     codec = load_tokenizer(str(tmp_path / "run"))
+    assert codec.config.encoder["teacher"] == {"kind": "phone", "weights": "checkpoint", "phones": PHONES, "width": 12,
+                                               "dilations": [1, 2], "causal": True, "output": "hidden"}
     assert set(codec.encoder.teacher.state_dict()) == set(original)
     for key, value in codec.encoder.teacher.state_dict().items():
         assert torch.equal(value, original[key])  # untouched by training, and saved with the codec

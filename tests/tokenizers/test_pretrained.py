@@ -114,3 +114,19 @@ def test_it_reconstructs_speech(codec, speech):
     noise = 0.05 * torch.randn_like(ref)
     # a trained codec is far closer to the input than noise is (mel distance 0 = identical)
     assert float(mel_distance(ref, est, 16000)[0]) < 0.5 * float(mel_distance(ref, noise, 16000)[0])
+
+
+def test_the_warm_varrate_recipe_takes_the_whole_encoder_and_decoder_of_the_default():
+    """``varrate-16k-warm`` starts ``--init-from codec-16k-default --init-partial``: every encoder
+    and decoder tensor must fit, so that only the segmenting bottleneck starts fresh."""
+    from audiolatent.tokenizers.codec import build_codec
+    from audiolatent.train.checkpointing import load_training_checkpoint
+
+    recipe = load_yaml(PACKAGED_CONFIGS / "train" / "varrate-16k-warm.yaml")
+    model = build_codec(load_yaml((PACKAGED_CONFIGS / "train" / recipe["model"]).resolve()))
+    shipped = load_training_checkpoint(pretrained_path(DEFAULT_CODEC), need_state=False).weights
+    current = model.state_dict()
+    fits = {k for k, v in shipped.items() if k in current and current[k].shape == v.shape}
+    parts = {k for k in current if k.startswith(("encoder.", "decoder."))}
+    assert parts and parts <= fits, sorted(parts - fits)[:5]
+    assert all(k.startswith("bottleneck.") for k in set(current) - fits)

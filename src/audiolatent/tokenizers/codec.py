@@ -57,7 +57,7 @@ import contextlib
 import inspect
 import os
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -236,6 +236,16 @@ class NeuralCodec(Tokenizer):
         bottleneck.setdefault("dim", self.encoder.dimension)
         self.bottleneck = build_bottleneck(bottleneck)
         self._n_q: int | None = None
+        self._name_teacher_by_architecture()
+
+    def _name_teacher_by_architecture(self) -> None:
+        """A frozen teacher inside the encoder (``dual``, ``teacher`` kinds) is part of the state
+        dict, so a teacher that can describe its architecture (a phone teacher's ``spec()``) is named
+        by it in the config instead of by its folder: checkpoints then load on a machine without
+        that folder, and a resumed run's config still matches its checkpoint's."""
+        spec = getattr(getattr(self.encoder, "teacher", None), "spec", None)
+        if callable(spec) and "teacher" in self.config.encoder:
+            self.config = replace(self.config, encoder={**self.config.encoder, "teacher": spec()})
 
     # --- Tokenizer properties ---------------------------------------------------------
     @property

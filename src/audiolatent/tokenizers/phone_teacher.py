@@ -168,6 +168,13 @@ class PhoneTeacher(Teacher):
         logits = self.logits(x)
         return logits if self.output == "logits" else logits.softmax(dim=1)
 
+    def spec(self) -> dict:
+        """The :func:`~audiolatent.tokenizers.units.build_teacher` spec of this architecture with its
+        weights held by the enclosing checkpoint (``weights: checkpoint``): what a codec that carries
+        this teacher writes in its config, so the checkpoint loads without the teacher's folder."""
+        return {"kind": "phone", "weights": "checkpoint", "phones": list(self.phones), "width": self.width,
+                "dilations": list(self.dilations), "causal": self.causal, "output": self.output}
+
     def save(self, directory: str | os.PathLike, report: dict | None = None) -> Path:
         """Write ``model.safetensors`` + ``teacher.json`` atomically (an existing folder is not replaced)."""
         from safetensors.torch import save_file

@@ -17,12 +17,16 @@ Teacher specs (:func:`build_teacher`, and the ``--teacher`` strings of the CLI):
 * ``{"kind": "tokenizer", "name": "mel-16k", "stream": "mel", "centred": true}``: any continuous
   tokenizer's latent (string ``mel-16k``, or ``tokenizer:NAME``);
 * ``{"kind": "phone", "path": DIR, "output": "hidden"}``: a teacher from ``audiolatent fit
-  phone-teacher`` (string ``phone:DIR``);
+  phone-teacher`` (string ``phone:DIR``); ``{"kind": "phone", "weights": "checkpoint", "phones":
+  [...], "width": 192, "dilations": [1, 2, 4, 8], "causal": true, "output": "hidden"}`` (what
+  :meth:`~audiolatent.tokenizers.phone_teacher.PhoneTeacher.spec` writes) is its architecture alone,
+  for a checkpoint that holds its weights;
 * ``{"kind": "hubert" | "wavlm", "weights": ID, "layer": 9}``: a ``transformers`` model (string
   ``hubert``, ``hubert:6`` or ``wavlm:6``).
 
-The teacher's weights are copied into the codec's checkpoint. Rebuilding the codec still needs
-the teacher's source (path or hub id), because the config names it. These teachers see the whole
+The teacher's weights are copied into the codec's checkpoint. A phone teacher's ``path`` is
+replaced there by its architecture (``weights: checkpoint``, above), so the checkpoint loads
+without the teacher's folder; a hub teacher is rebuilt from its id. These teachers see the whole
 signal (attention, or centred windows resampled in time), so unit tokenizers do not stream:
 ``lookahead`` is None and ``streaming()`` says so.
 """
@@ -79,9 +83,14 @@ def build_teacher(spec: dict) -> Teacher:
             centred = args.pop("centred", name in ("mel-16k", "mel-24k"))  # the centred analyses
             return TokenizerTeacher(load_tokenizer(name), args.pop("stream", 0), centred=centred, **args)
         if kind == "phone":
-            from audiolatent.tokenizers.phone_teacher import load_phone_teacher
+            from audiolatent.tokenizers.phone_teacher import PhoneTeacher, load_phone_teacher
 
-            return load_phone_teacher(args.pop("path"), **args)
+            if "path" in args:
+                return load_phone_teacher(args.pop("path"), **args)
+            if args.pop("weights", None) != "checkpoint":
+                raise ConfigError(f"teacher {spec!r}: a phone teacher needs `path` (the folder written by "
+                                  "`audiolatent fit phone-teacher`)")
+            return PhoneTeacher(args.pop("phones"), args.pop("width"), tuple(args.pop("dilations")), **args)
         if kind in ("hubert", "wavlm"):
             from audiolatent.tokenizers.teachers import hubert_teacher, wavlm_teacher
 

@@ -31,6 +31,9 @@ commercial use is left out (:func:`use_forbidden`). The files are copied to ``li
 Decoding: ffmpeg with the soxr resampler (ffmpeg's default swr leaks ten times more of an 8 kHz
 source's energy above 4 kHz), FLAC written bit-exact without metadata.
 
+Beside manifest.jsonl it writes ``heldout_<language>_test.jsonl`` (``heldout_fr_test.jsonl``): 20 files of
+the held-out voice, a fixed draw, as ``"split": "test"``: what the quality tables score on that voice.
+
 Usage (root: installs missing ffmpeg/espeak-ng/flite/festival with apt-get, as make_data.sh;
 about 7 minutes on 2 cores, one process at a time)::
 
@@ -69,6 +72,7 @@ from voices_corpus_lib import (  # noqa: E402
     band_limit_hz,
     check_corpus,
     check_output,
+    heldout_test_rows,
     package_licence,
     parse_copyright,
     use_forbidden,
@@ -495,6 +499,8 @@ def main(argv: list[str] | None = None) -> int:
 
             assign_splits(rows, args.valid_voice)
             write_manifest(rows, stage / "manifest.jsonl")
+            heldout_name = f"heldout_{args.valid_voice.split('_')[0]}_test.jsonl"  # fr_armelle -> heldout_fr_test.jsonl
+            write_manifest(heldout_test_rows(rows, args.valid_voice), stage / heldout_name)
             try:
                 stats = check_corpus(stage, rows, args.valid_voice)
             except ValueError as exc:

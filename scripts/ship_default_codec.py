@@ -18,6 +18,8 @@ gone).
    ``src/audiolatent/pretrained/codec-16k-default/``, with a ``training`` record in its config.yaml:
    one entry per stage (recipe, command, data, steps, wall time, machine, versions, what it was
    initialised from) and the total wall time of all stages;
+   ``--teacher DIR`` (repeatable) adds what made each phone teacher the runs used (its report and
+   the ``fit phone-teacher`` command), since the config names a teacher by its architecture only;
 2. plots the training curves of the RUNs (training mel loss, held-out mel distance), one after
    the other, to ``--curve`` (default ``docs/default-codec-curve.png``).
 
@@ -130,6 +132,18 @@ def stage_record(run: Path) -> tuple[dict, Path]:
     return record, checkpoint
 
 
+def teacher_record(folder: Path) -> dict:
+    """What made a phone teacher (``audiolatent fit phone-teacher``): its folder as the runs named
+    it, its report (data, steps, seed, accuracy) and the command that remakes it."""
+    meta = json.loads((folder / "teacher.json").read_text())
+    report = meta.get("report", {})
+    command = ["audiolatent", "fit", "phone-teacher", *(["--causal"] if meta.get("causal") else [])]
+    for source in report.get("data", []):
+        command += ["--data", str(source)]
+    return {"folder": str(folder), "causal": bool(meta.get("causal")), "command": " ".join(command + ["--out", str(folder)]),
+            "report": report}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("runs", type=Path, nargs="+", help="training run directories of one lineage, in order")
@@ -140,6 +154,9 @@ def main() -> None:
     parser.add_argument("--name", default=DEFAULT_NAME, help=f"packaged tokenizer to write (default {DEFAULT_NAME})")
     parser.add_argument("--weights", default="int8", choices=("int8", "float16", "float32"),
                         help="stored weight format (default int8)")
+    parser.add_argument("--teacher", type=Path, action="append", default=[],
+                        help="a phone-teacher folder the runs used (repeat): its training report and the command "
+                             "that remakes it go into the record")
     args = parser.parse_args()
     target = PRETRAINED / args.name
     if args.curve is None:
@@ -157,6 +174,8 @@ def main() -> None:
         "total_wall_seconds": sum(stage["wall_seconds"] for stage in stages),
         "weights": {"int8": "int8 per output channel (audiolatent export --weights int8)"}.get(args.weights, args.weights),
     }
+    if args.teacher:
+        training["teachers"] = [teacher_record(folder) for folder in args.teacher]
     codec = load_tokenizer(checkpoint)
     save_checkpoint(codec, target, extra={"training": training}, weights=args.weights)
     size = sum(f.stat().st_size for f in target.iterdir()) / 1e6

@@ -166,6 +166,23 @@ def assign_splits(rows: list[dict], valid_voice: str) -> None:
         r["split"] = "valid" if r["voice"] == valid_voice else "train"
 
 
+HELDOUT_FILES = 20  # files of the held-out voice that the quality tables score (benchmarks/default_codec_quality.py --heldout)
+HELDOUT_SALT = "voices-corpus-heldout:"
+
+
+def heldout_test_rows(rows: list[dict], valid_voice: str, n: int = HELDOUT_FILES, min_seconds: float = 1.0) -> list[dict]:
+    """The held-out voice's evaluation set: ``n`` of its rows of at least ``min_seconds``, the first in
+    the order of ``sha1(HELDOUT_SALT + id)`` (a fixed draw, not the best-sounding files), marked
+    ``"split": "test"`` so that a bench scores them. Written as ``heldout_<language>_test.jsonl``."""
+    import hashlib
+
+    pool = [r for r in rows if r["voice"] == valid_voice and r["duration"] >= min_seconds]
+    if len(pool) < n:
+        raise ValueError(f"held-out voice {valid_voice}: {len(pool)} files of >= {min_seconds} s, fewer than {n}")
+    pool.sort(key=lambda r: hashlib.sha1((HELDOUT_SALT + r["id"]).encode("utf-8")).hexdigest())
+    return [{**r, "split": "test"} for r in sorted(pool[:n], key=lambda r: r["id"])]
+
+
 def write_manifest(rows: list[dict], path: Path) -> None:
     with open(path, "w", encoding="utf-8") as f:
         f.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)

@@ -88,6 +88,19 @@ def test_leave_one_voice_out(corpus):
     assert script.DEFAULT_VALID_VOICE in {v.voice for v in script.REAL_VOICES}
 
 
+def test_the_heldout_set_is_a_fixed_draw_of_the_heldout_voice_only():
+    rows = [{"id": f"fr__{i:03d}", "voice": "fr", "duration": 0.5 if i % 5 == 0 else 2.0, "split": "valid"} for i in range(60)]
+    rows += [{"id": f"it__{i:03d}", "voice": "it", "duration": 2.0, "split": "train"} for i in range(60)]
+    chosen = lib.heldout_test_rows(rows, "fr")
+    assert len(chosen) == lib.HELDOUT_FILES and {r["voice"] for r in chosen} == {"fr"}
+    assert all(r["split"] == "test" and r["duration"] >= 1.0 for r in chosen)  # scored as test, none too short
+    assert rows[0]["split"] == "valid"  # the corpus rows are not changed
+    assert [r["id"] for r in lib.heldout_test_rows(list(reversed(rows)), "fr")] == [r["id"] for r in chosen]  # order-free
+    assert [r["id"] for r in chosen] != sorted(r["id"] for r in rows if r["voice"] == "fr" and r["duration"] >= 1)[:20]
+    with pytest.raises(ValueError, match="fewer than"):
+        lib.heldout_test_rows(rows, "fr", n=50)
+
+
 def test_manifest_written_checked_and_readable(corpus):
     root, rows = corpus
     lib.assign_splits(rows, "fr_narrow")

@@ -371,7 +371,9 @@ def synth_batch(spec: SynthVoice, items: list[tuple[str, str]], tmp: Path, festi
             run(["flite", "-voice", spec.name, *spec.args, "-t", text, "-o", str(wav)])
     else:
         fest = festival_root.as_posix()
-        lines = [f'(set! lexdir "{fest}/dicts/")',
+        # festival's init loads pos.scm before this script runs, so it finds the POS lexicon only where a
+        # system festlex-poslex would put it: load it again from the unpacked dicts
+        lines = [f'(set! lexdir "{fest}/dicts/")', "(set! pos_model_dir lexdir)", '(load (path-append datadir "pos.scm"))',
                  f'(set! load-path (append (list "{fest}/" "{fest}/italian_scm/") load-path))',
                  f'(set! voice-path (list "{fest}/voices/"))', "(set! voice-locations nil)"]
         # the Czech voices hard-code /usr/share/festival; their index variables are defvar'd, so set them first

@@ -1,4 +1,4 @@
-"""Trained tokenizers shipped inside the package: ``codec-16k-default``.
+"""Trained tokenizers shipped inside the package: ``codec-16k-default``, ``codec-16k-semantic``.
 
 The checkpoint directories live in ``audiolatent/pretrained/<name>/`` (``config.yaml`` +
 ``model.safetensors``, int8 weights: see :mod:`audiolatent.core.checkpoint`), so they load
@@ -10,6 +10,12 @@ one run of the recipe ``default-16k-aug`` (``configs/train/``: 24,000 steps, 116
 2-core CPU, speed and gain augmentation) on the train splits of the built-in ``speech_real`` and
 ``speech_aligned`` corpora; causal, 20 ms algorithmic latency, RVQ 4 x 256 at 50 Hz = 1.6 kbps.
 The README has its training curves and its quality beside Codec2 and Opus.
+
+``codec-16k-semantic`` stands on the same footing (causal, 20 ms, RVQ 4 x 256 at 50 Hz = 1.6
+kbps, the same recipe and data) with semantic structure in its codes (issue 16): X-Codec's dual
+encoder, whose frozen *causal* phone teacher (``fit phone-teacher --causal``, carried inside the
+checkpoint) reads the audio beside the acoustic encoder, plus a phone-classification loss on the
+first RVQ level against a centred phone teacher (training only). README: "Semantic structure".
 """
 
 from __future__ import annotations
@@ -20,10 +26,11 @@ from audiolatent.core.checkpoint import load_checkpoint
 from audiolatent.core.errors import CheckpointError
 from audiolatent.core.registry import register_tokenizer
 
-__all__ = ["PRETRAINED_DIR", "pretrained_path", "DEFAULT_CODEC"]
+__all__ = ["PRETRAINED_DIR", "pretrained_path", "DEFAULT_CODEC", "SEMANTIC_CODEC"]
 
 PRETRAINED_DIR = Path(__file__).resolve().parent.parent / "pretrained"
 DEFAULT_CODEC = "codec-16k-default"
+SEMANTIC_CODEC = "codec-16k-semantic"
 
 
 def pretrained_path(name: str) -> Path:
@@ -39,5 +46,13 @@ register_tokenizer(
     lambda: load_checkpoint(pretrained_path(DEFAULT_CODEC)),
     "default streaming speech codec (trained, shipped): STFT+ConvNeXt -> RVQ 4x256 @ 50 Hz = 1.6 kbps -> "
     "Vocos iSTFT, causal, 20 ms",
+    "neural",
+)
+
+register_tokenizer(
+    SEMANTIC_CODEC,
+    lambda: load_checkpoint(pretrained_path(SEMANTIC_CODEC)),
+    "semantic streaming speech codec (trained, shipped): dual encoder (STFT+ConvNeXt beside a causal phone "
+    "teacher) -> RVQ 4x256 @ 50 Hz = 1.6 kbps -> Vocos iSTFT, causal, 20 ms",
     "neural",
 )

@@ -173,7 +173,9 @@ def test_decode_is_deterministic_and_batch_independent(mel16):
     latent = mel16.encode(x)
     batched = mel16.decode(latent)
     assert torch.equal(batched, mel16.decode(latent))
-    torch.testing.assert_close(batched[1:], mel16.decode(mel16.encode(x[1:])), atol=1e-5, rtol=0)
+    # no leak between items (a leak would be of the signal's order, ~0.1); the FFT's kernels depend on the batch
+    # size, and Griffin-Lim's iterations amplify that float32 rounding to ~6e-5 on this machine's libraries
+    torch.testing.assert_close(batched[1:], mel16.decode(mel16.encode(x[1:])), atol=5e-4, rtol=0)
 
 
 def test_not_causal_and_cannot_stream(mel16):

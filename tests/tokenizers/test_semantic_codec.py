@@ -10,9 +10,8 @@ from audiolatent.core.config import load_yaml
 from audiolatent.core.registry import list_tokenizers
 from audiolatent.data.corpus import builtin_corpus
 from audiolatent.data.manifest import read_manifest
-from audiolatent.testing import random_chunk_sizes
-from audiolatent.tokenizers.long import slice_latent
 from audiolatent.tokenizers.pretrained import DEFAULT_CODEC, SEMANTIC_CODEC, pretrained_path
+from tests.tokenizers.test_pretrained import assert_streams_like_offline
 
 
 @pytest.fixture(scope="module")
@@ -54,27 +53,8 @@ def test_it_loads_without_any_teacher_folder_and_records_how_it_was_made():
     assert all("speech_aligned" in t["command"] and t["report"]["test_frame_accuracy"] > 0.5 for t in teachers.values())
 
 
-@torch.no_grad()
 def test_streaming_encode_and_decode_equal_offline_on_speech(codec, speech):
-    offline = codec.encode(speech)
-    for seed in range(3):
-        sizes = random_chunk_sizes(speech.shape[-1], codec.hop_length, torch.Generator().manual_seed(seed), max_units=5)
-        with codec.streaming(1):
-            parts, start = [], 0
-            for size in sizes:
-                parts.append(codec.encode(speech[..., start : start + size]).streams[0].values)
-                start += size
-        assert torch.equal(torch.cat(parts, -1), offline.streams[0].values), f"codes differ for chunks {sizes}"
-    reference = codec.decode(offline)
-    n_frames = offline.streams[0].num_frames
-    for seed in range(3):
-        sizes = random_chunk_sizes(n_frames, 1, torch.Generator().manual_seed(10 + seed), max_units=5)
-        with codec.streaming(1):
-            outs, start = [], 0
-            for size in sizes:
-                outs.append(codec.decode(slice_latent(codec, offline, start, start + size)))
-                start += size
-        assert (torch.cat(outs, -1) - reference).abs().max() <= 1e-5
+    assert_streams_like_offline(codec, speech)
 
 
 @torch.no_grad()

@@ -46,7 +46,7 @@ def measure(tokenizers: list[str], out: Path | None, corpora: dict) -> dict:
             runs[corpus] = results
             for name, row in results["tokenizers"].items():
                 table.setdefault(name, {})[corpus] = {m: row["distortion"][m] for m in METRICS}
-                table[name]["bits_per_second"] = row["rate"]["bits_per_second"]
+                table[name][corpus]["bits_per_second"] = row["rate"]["bits_per_second"]  # variable-rate: per corpus
                 table[name][corpus]["files"] = row["distortion"]["files"]
     if out is not None:
         with atomic_path(out) as tmp_file:
@@ -58,20 +58,24 @@ def _f0(value) -> str:
     return "-" if value is None else f"{value:.0f}"
 
 
+def _kbps(bits_per_second) -> str:
+    """Nominal kbps of one corpus (a variable-rate latent's depends on the audio)."""
+    return "continuous" if bits_per_second is None else f"{bits_per_second / 1000:.2f}"
+
+
 def markdown(table: dict, corpora: list[str]) -> str:
-    columns = ("PESQ-WB", "STOI", "mel dist.", "F0 RMSE (cents)")
+    columns = ("kbps", "PESQ-WB", "STOI", "mel dist.", "F0 RMSE (cents)")
     ratio = "heldout" in corpora and "speech_real" in corpora
-    lines = ["| tokenizer | kbps | " + " | ".join(f"{c} {m}" for c in corpora for m in columns)
+    lines = ["| tokenizer | " + " | ".join(f"{c} {m}" for c in corpora for m in columns)
              + (" | held-out / speech_real PESQ-WB | STOI" if ratio else "") + " |",
-             "|---|---|" + "---|" * (len(columns) * len(corpora) + 2 * ratio)]
+             "|---|" + "---|" * (len(columns) * len(corpora) + 2 * ratio)]
     for name, row in table.items():
-        cells = [f"{row[c]['pesq_wb']:.2f} | {row[c]['stoi']:.3f} | {row[c]['mel_distance']:.3f} | "
-                 f"{_f0(row[c]['f0_rmse_cents'])}" for c in corpora]
+        cells = [f"{_kbps(row[c]['bits_per_second'])} | {row[c]['pesq_wb']:.2f} | {row[c]['stoi']:.3f} | "
+                 f"{row[c]['mel_distance']:.3f} | {_f0(row[c]['f0_rmse_cents'])}" for c in corpora]
         if ratio:
             held, own = row["heldout"], row["speech_real"]
             cells.append(f"{held['pesq_wb'] / own['pesq_wb']:.2f} | {held['stoi'] / own['stoi']:.2f}")
-        rate = "continuous" if row["bits_per_second"] is None else f"{row['bits_per_second'] / 1000:.1f}"
-        lines.append(f"| {name} | {rate} | " + " | ".join(cells) + " |")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
     files = ", ".join(f"{c}: {next(iter(table.values()))[c]['files']} files" for c in corpora)
     lines.append(f"\n({files}; speech_real test files >= 1 s)")
     return "\n".join(lines)

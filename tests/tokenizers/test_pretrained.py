@@ -4,27 +4,15 @@ import pytest
 import torch
 
 from audiolatent import load_tokenizer
-from audiolatent.core.audio import load_audio
 from audiolatent.core.config import PACKAGED_CONFIGS, load_yaml
 from audiolatent.core.registry import list_tokenizers
-from audiolatent.data.corpus import builtin_corpus
-from audiolatent.data.manifest import read_manifest
-from audiolatent.testing import random_chunk_sizes
-from audiolatent.tokenizers.long import slice_latent
+from audiolatent.testing import assert_codec_streams_like_offline
 from audiolatent.tokenizers.pretrained import DEFAULT_CODEC, pretrained_path
 
 
 @pytest.fixture(scope="module")
 def codec():
     return load_tokenizer(DEFAULT_CODEC)
-
-
-@pytest.fixture(scope="module")
-def speech(codec):
-    """The first 1.2 s of a built-in speech_real test file (real speech, not noise)."""
-    entry = next(e for e in read_manifest(builtin_corpus("speech_real")) if e.split == "test" and e.duration >= 1.2)
-    audio, _ = load_audio(entry.path, sample_rate=codec.sample_rate, mono=True)
-    return audio[..., : 60 * codec.hop_length]
 
 
 def test_it_is_registered_and_meets_its_spec(codec):
@@ -56,32 +44,8 @@ def test_the_package_carries_small_weights_and_their_provenance():
     assert all(load_yaml(PACKAGED_CONFIGS / "train" / r.split("/")[-1])["data"]["train_split"] == "train" for r in recipes)
 
 
-@torch.no_grad()
-def assert_streams_like_offline(codec, speech) -> None:
-    """Random chunkings of encode and of decode give the offline codes exactly and audio within 1e-5."""
-    offline = codec.encode(speech)
-    for seed in range(3):
-        sizes = random_chunk_sizes(speech.shape[-1], codec.hop_length, torch.Generator().manual_seed(seed), max_units=5)
-        with codec.streaming(1):
-            parts, start = [], 0
-            for size in sizes:
-                parts.append(codec.encode(speech[..., start : start + size]).streams[0].values)
-                start += size
-        assert torch.equal(torch.cat(parts, -1), offline.streams[0].values), f"codes differ for chunks {sizes}"
-    reference = codec.decode(offline)
-    n_frames = offline.streams[0].num_frames
-    for seed in range(3):
-        sizes = random_chunk_sizes(n_frames, 1, torch.Generator().manual_seed(10 + seed), max_units=5)
-        with codec.streaming(1):
-            outs, start = [], 0
-            for size in sizes:
-                outs.append(codec.decode(slice_latent(codec, offline, start, start + size)))
-                start += size
-        assert (torch.cat(outs, -1) - reference).abs().max() <= 1e-5
-
-
 def test_streaming_encode_and_decode_equal_offline_on_speech(codec, speech):
-    assert_streams_like_offline(codec, speech)
+    assert_codec_streams_like_offline(codec, speech)
 
 
 def _stream_chunks(codec, speech, warm_up: bool) -> tuple[torch.Tensor, torch.Tensor, bool]:

@@ -11,19 +11,12 @@ from audiolatent.core.registry import list_tokenizers
 from audiolatent.data.corpus import builtin_corpus
 from audiolatent.data.manifest import read_manifest
 from audiolatent.tokenizers.pretrained import DEFAULT_CODEC, SEMANTIC_CODEC, pretrained_path
-from tests.tokenizers.test_pretrained import assert_streams_like_offline
+from audiolatent.testing import assert_codec_streams_like_offline
 
 
 @pytest.fixture(scope="module")
 def codec():
     return load_tokenizer(SEMANTIC_CODEC)
-
-
-@pytest.fixture(scope="module")
-def speech():
-    entry = next(e for e in read_manifest(builtin_corpus("speech_real")) if e.split == "test" and e.duration >= 1.2)
-    audio, _ = load_audio(entry.path, sample_rate=16000, mono=True)
-    return audio[..., : 60 * 320]
 
 
 def test_it_stands_on_the_default_codecs_footing(codec):
@@ -54,7 +47,7 @@ def test_it_loads_without_any_teacher_folder_and_records_how_it_was_made():
 
 
 def test_streaming_encode_and_decode_equal_offline_on_speech(codec, speech):
-    assert_streams_like_offline(codec, speech)
+    assert_codec_streams_like_offline(codec, speech)
 
 
 @torch.no_grad()

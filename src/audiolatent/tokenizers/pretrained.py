@@ -15,7 +15,8 @@ The README has its training curves and its quality beside Codec2 and Opus.
 kbps, the same recipe and data) with semantic structure in its codes (issue 16): X-Codec's dual
 encoder, whose frozen *causal* phone teacher (``fit phone-teacher --causal``, carried inside the
 checkpoint) reads the audio beside the acoustic encoder, plus a phone-classification loss on the
-first RVQ level against a centred phone teacher (training only). README: "Semantic structure".
+first RVQ level against a centred phone teacher (training only). README: "Teachers and phone
+alignments (semantic structure)", where the controlled comparison and its figures are.
 """
 
 from __future__ import annotations

@@ -142,3 +142,112 @@ def test_pointwise_gemm_writes_the_conv_into_the_buffer(accumulate):
         assert not _pointwise_gemm(StreamingConv1d(6, 4, 3).eval(), x, out.clone(), accumulate)  # not 1x1
     assert (out - expected.detach()).abs().max() <= TOL
     assert not _pointwise_gemm(conv, x, out, accumulate)  # gradients on: refused
+
+
+def _relaid(module):
+    from audiolatent.nn.conv import relayout_for_time_major
+
+    return relayout_for_time_major(module, min_bytes=0)  # every weight counts as large here
+
+
+@pytest.mark.parametrize("kernel,stride,dilation", [(7, 1, 3), (16, 8, 1), (1, 1, 1)])
+def test_relaid_out_conv_weights_give_the_same_values_on_every_path(kernel, stride, dilation):
+    """relayout_for_time_major re-stores a weight, same values: offline (both layouts), a one-frame
+    and a multi-frame streaming step still give the original conv's outputs, and the time-major
+    path reads the weight itself (no reordered copy)."""
+    torch.manual_seed(0)
+    conv = StreamingConv1d(6, 5, kernel, stride, dilation).eval()
+    x = torch.randn(1, 6, 16 * stride)
+    with torch.no_grad():
+        expected = conv(x)
+        with conv.streaming(1):
+            streamed_before = torch.cat([conv(x[..., i : i + stride]) for i in range(0, x.shape[-1], stride)], -1)
+        values = conv.conv.weight.detach().clone()
+        _relaid(conv)
+        assert torch.equal(conv.conv.weight, values) and conv.conv.weight.stride(1) == 1
+        assert conv._weight_2d_time_major().data_ptr() == conv.conv.weight.data_ptr()  # a view, not a copy
+        assert (conv(to_time_major(x)) - expected).abs().max() <= TOL
+        assert (conv(x) - expected).abs().max() <= TOL
+        for chunk in (stride, 4 * stride):  # one frame (matrix-vector) and several
+            with conv.streaming(1):
+                streamed = torch.cat([conv(x[..., i : i + chunk]) for i in range(0, x.shape[-1], chunk)], -1)
+            assert (streamed - streamed_before).abs().max() <= TOL
+    assert (conv(x) - expected).abs().max() <= TOL  # training path too
+
+
+@pytest.mark.parametrize("kernel,stride", [(16, 8), (10, 5)])
+def test_relaid_out_transposed_conv_reads_its_phases_in_place(kernel, stride):
+    torch.manual_seed(0)
+    convtr = StreamingConvTranspose1d(6, 4, kernel, stride).eval()
+    x = torch.randn(1, 6, 12)
+    with torch.no_grad():
+        expected = convtr(x)
+        with convtr.streaming(1):
+            streamed_before = torch.cat([convtr(x[..., i : i + 1]) for i in range(12)], -1)
+        _relaid(convtr)
+        assert convtr._phase_weights().data_ptr() == convtr.convtr.weight.data_ptr()
+        assert (convtr(to_time_major(x)) - expected).abs().max() <= TOL
+        assert (convtr(x) - expected).abs().max() <= TOL
+        with convtr.streaming(1):
+            streamed = torch.cat([convtr(x[..., i : i + 3]) for i in range(0, 12, 3)], -1)
+        assert (streamed - streamed_before).abs().max() <= TOL
+
+
+def test_a_codec_prepared_with_every_weight_relaid_encodes_decodes_and_streams_the_same(monkeypatch):
+    """prepare_for_inference relays the weights above MEMO_MAX_BYTES; with the limit at 0 (every conv
+    weight relaid) a causal codec's offline and one-frame streaming outputs do not change."""
+    import audiolatent.nn.conv as conv_module
+    from audiolatent.testing import assert_codec_streams_like_offline
+    from audiolatent.tokenizers.codec import build_codec
+
+    torch.manual_seed(0)
+    codec = build_codec("tiny-16k").eval()
+    x = 0.1 * torch.randn(1, 1, 20 * codec.hop_length)
+    with torch.inference_mode():
+        codes = codec.encode(x)
+        audio = codec.decode(codes)
+    monkeypatch.setattr(conv_module, "MEMO_MAX_BYTES", 0)
+    codec.prepare_for_inference()
+    convs = [m for m in codec.modules() if isinstance(m, (StreamingConv1d, StreamingConvTranspose1d)) and m.weight.shape[1] > 1]
+    assert convs and all(m.weight.stride(1) == 1 for m in convs)
+    with torch.inference_mode():
+        assert torch.equal(codec.encode(x).streams[0].values, codes.streams[0].values)
+        assert (codec.decode(codes) - audio).abs().max() <= TOL
+    assert_codec_streams_like_offline(codec, x)
+
+
+def test_snake_into_a_buffer_is_the_module_bit_for_bit():
+    from audiolatent.nn.activations import activate_into
+
+    torch.manual_seed(0)
+    snake = Snake(5)
+    with torch.no_grad():
+        snake.alpha.copy_(torch.randn(1, 5, 1))
+    x = to_time_major(torch.randn(2, 5, 40))
+    with torch.no_grad():
+        expected = snake(x)
+        for module in (snake, nn.ELU(0.7), nn.Tanh()):
+            out = torch.empty_like(x)
+            got = activate_into(module, x, out)
+            assert got.data_ptr() == out.data_ptr() and torch.equal(got, module(x))
+    out = torch.zeros_like(x)
+    trained = activate_into(snake, x, out)  # gradients on: the module's forward, out untouched
+    assert trained.requires_grad and (trained - expected).abs().max() <= TOL and not out.any()
+
+
+def test_residual_units_reuse_the_dead_input_of_the_unit_before(monkeypatch):
+    """In a decoder block's chain, units 2 and 3 write their first activation into a dead buffer
+    (the input of the unit before) instead of a fresh one, and the block's output is unchanged."""
+    import audiolatent.nn.seanet as seanet
+
+    torch.manual_seed(0)
+    decoder = SEANetDecoder(**DAC_LIKE).eval()
+    z = torch.randn(1, 8, 6)
+    expected = decoder(z).detach()
+    calls = []
+    real = seanet.activate_into
+    monkeypatch.setattr(seanet, "activate_into", lambda m, x, out: calls.append(out.data_ptr()) or real(m, x, out))
+    with torch.inference_mode():
+        got = decoder(z)
+    assert len(calls) == 2 * len(DAC_LIKE["ratios"])  # 3 units per block: all but the first reuse
+    assert (got - expected).abs().max() <= TOL

@@ -7,7 +7,7 @@ Non-causal modules raise :class:`audiolatent.core.errors.StreamingError` when as
 """
 
 from audiolatent.nn.activations import ACTIVATIONS, Snake, get_activation, register_activation
-from audiolatent.nn.conv import StreamingConv1d, StreamingConvTranspose1d, remove_weight_norm
+from audiolatent.nn.conv import StreamingConv1d, StreamingConvTranspose1d, relayout_for_time_major, remove_weight_norm
 from audiolatent.nn.latency import downsampling_lookahead, measure_lookahead, upsampling_lookahead
 from audiolatent.nn.lstm import StreamingLSTM
 from audiolatent.nn.resample import ConvDownsample1d, ConvTrUpsample1d
@@ -25,7 +25,7 @@ from audiolatent.nn.transformer import StreamingMultiheadAttention, StreamingTra
 
 __all__ = [
     "ACTIVATIONS", "Snake", "get_activation", "register_activation",
-    "StreamingConv1d", "StreamingConvTranspose1d", "remove_weight_norm",
+    "StreamingConv1d", "StreamingConvTranspose1d", "relayout_for_time_major", "remove_weight_norm",
     "downsampling_lookahead", "measure_lookahead", "upsampling_lookahead",
     "StreamingLSTM",
     "ConvDownsample1d", "ConvTrUpsample1d",

@@ -134,6 +134,32 @@ def remove_weight_norm(module: nn.Module) -> nn.Module:
     return module
 
 
+def relayout_for_time_major(module: nn.Module, min_bytes: int | None = None) -> nn.Module:
+    """Store every large plain conv weight below ``module`` the way offline time-major inference reads it.
+
+    For inference, after weight norm is folded (:func:`remove_weight_norm`). A weight of more than
+    ``min_bytes`` (default :data:`MEMO_MAX_BYTES`) is too large to keep a second, reordered copy of, so
+    the time-major paths used to reorder it on every call: the channels-last copy of a
+    :class:`StreamingConv1d` weight, the phase matrices of a :class:`StreamingConvTranspose1d`
+    (DAC-16k decode: 0.2 GB of fresh pages per call, about a tenth of its time). Here such a weight
+    ``[A, B, K]`` is re-stored, in place and with the same values, with ``B`` innermost (``[A, K, B]``
+    in memory): then both are views of it. The one-frame streaming step reads it in that order
+    too; other paths copy it as they need. Returns ``module``.
+    """
+    limit = MEMO_MAX_BYTES if min_bytes is None else min_bytes
+    for m in module.modules():
+        if isinstance(m, (StreamingConv1d, StreamingConvTranspose1d)) and m.groups == 1:
+            conv = m.conv if isinstance(m, StreamingConv1d) else m.convtr
+            if parametrize.is_parametrized(conv, "weight"):
+                continue
+            weight = conv.weight
+            if weight.numel() * weight.element_size() > limit and weight.stride(1) != 1:
+                with torch.no_grad():
+                    weight.data = weight.detach().transpose(1, 2).contiguous().transpose(1, 2)
+                m._weights.clear()
+    return module
+
+
 def _param_like(module: nn.Module) -> torch.Tensor:
     return next(module.parameters())
 
@@ -294,7 +320,10 @@ class StreamingConv1d(StreamingModule):
     def _one_frame(self, x: torch.Tensor) -> torch.Tensor:
         """The single output frame of ``x [B, C_in, k_eff]`` as a matrix-vector product."""
         taps = x[..., :: self.dilation] if self.dilation > 1 else x  # [B, C_in, kernel_size]
-        flat_weight = self.weight.reshape(self.out_channels, -1)
+        weight = self.weight
+        if weight.stride(1) == 1 and weight.shape[1] > 1:  # stored [C_out, K, C_in] (relayout_for_time_major)
+            taps, weight = taps.transpose(1, 2), weight.transpose(1, 2)
+        flat_weight = weight.reshape(self.out_channels, -1)
         y = linear_rows(taps.reshape(x.shape[0], -1), flat_weight, self.conv.bias, self._weights, self, "rows",
                         tuple(self.conv.parameters()))
         return y.unsqueeze(-1)
@@ -372,6 +401,9 @@ class StreamingConvTranspose1d(StreamingModule):
 
     def _full(self, x: torch.Tensor) -> torch.Tensor:
         """The untrimmed transposed convolution ``[B, C_out, (T - 1) * stride + k_eff]``."""
+        if self._phases is not None and plain_gemm_ok(x) and self.weight.stride(1) == 1 and self.out_channels > 1:
+            # stored for the phase GEMMs (relayout_for_time_major): conv_transpose1d would copy it
+            return self._full_time_major(x).contiguous()
         return F.conv_transpose1d(x, self.weight, self.convtr.bias, self.stride, 0, 0, self.groups, self.dilation)
 
     def n_samples(self, n_frames: int) -> int:

@@ -45,7 +45,7 @@ from torch import nn
 from audiolatent.core.cache import is_tracing
 from audiolatent.core.errors import ConfigError, StreamingError
 from audiolatent.core.streaming import StreamingModule
-from audiolatent.nn.activations import ACTIVATION_TYPES, activate_, get_activation
+from audiolatent.nn.activations import ACTIVATION_TYPES, activate_, activate_into, get_activation
 from audiolatent.nn.conv import StreamingConv1d, StreamingConvTranspose1d, is_time_major, plain_gemm_ok, to_time_major
 from audiolatent.nn.latency import downsampling_lookahead, upsampling_lookahead
 from audiolatent.nn.lstm import StreamingLSTM
@@ -137,13 +137,18 @@ class ResidualUnit(StreamingModule):
         self.shortcut = nn.Identity() if true_skip else options.conv(dim, dim, 1)
         self.lookahead = max(downsampling_lookahead(self.block), downsampling_lookahead([self.shortcut]))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, spare: torch.Tensor | None = None) -> torch.Tensor:
+        """``x [B, dim, T]`` -> ``[B, dim, T]``. ``spare``: at inference, a dead buffer shaped and laid
+        out as ``x`` (not ``x`` itself) that the first activation may write into instead of a
+        fresh one (:func:`_run_layers` hands a unit the input of the unit before)."""
         if torch.is_grad_enabled() or is_tracing():
             return self.shortcut(x) + self.block(x)
         # inference: every buffer after the first activation is this unit's own, so the second
         # activation and the residual sum are written in place
         act, conv, act_hidden, conv_out = self.block
-        a = act(x)
+        fits = spare is not None and spare.shape == x.shape and spare.dtype == x.dtype and spare.device == x.device \
+            and all(a == b for a, b, n in zip(spare.stride(), x.stride(), x.shape) if n > 1) and _owns(spare, x)
+        a = activate_into(act, x, spare) if fits else act(x)
         h = activate_(act_hidden, conv(a))
         # the first activation's buffer is dead once conv has read it: the 1x1 conv writes there
         y = a if _owns(a, x) and _pointwise_gemm(conv_out, h, a, accumulate=False) else conv_out(h)
@@ -371,12 +376,18 @@ def _run_layers(layers: nn.Sequential, x: torch.Tensor) -> torch.Tensor:
     (not ``x``, which belongs to the caller, nor a view of it) is applied in place."""
     if torch.is_grad_enabled() or is_tracing():  # a traced graph has no storages to compare
         return layers(x)
-    owned = False
+    owned, spare = False, None
     for layer in layers:
         if owned and isinstance(layer, ACTIVATION_TYPES):
-            x = activate_(layer, x)
+            x, spare = activate_(layer, x), None
             continue
-        y = layer(x)
+        if isinstance(layer, ResidualUnit):
+            # the input of one unit is dead once it has returned: the next unit's first activation
+            # writes there (units ping-pong between two buffers instead of a fresh one each)
+            y = layer(x, spare=spare)
+            spare = x if owned and _owns(y, x) else None
+        else:
+            y, spare = layer(x), None
         owned, x = _owns(y, x), y
     return x
 

@@ -68,7 +68,7 @@ from audiolatent.core.errors import ConfigError, StreamingError
 from audiolatent.core.latent import Latent, Stream
 from audiolatent.core.registry import register_kind
 from audiolatent.core.tokenizer import Tokenizer
-from audiolatent.nn.conv import remove_weight_norm
+from audiolatent.nn.conv import relayout_for_time_major, remove_weight_norm
 from audiolatent.nn.convnext import STFTConvNeXtEncoder, VocosDecoder
 from audiolatent.nn.seanet import SEANetDecoder, SEANetEncoder
 from audiolatent.quantize import build_bottleneck
@@ -412,10 +412,12 @@ class NeuralCodec(Tokenizer):
         """Fold weight norm into plain weights and switch to eval mode (outputs unchanged).
 
         A weight-normed conv recomputes its weight on every call; folding it saves that cost,
-        which matters most for small streaming chunks. Training afterwards trains the folded
+        which matters most for small streaming chunks. Large conv weights are then stored in the
+        order offline inference reads them (:func:`~audiolatent.nn.conv.relayout_for_time_major`:
+        same values, no reordered copy per call). Training afterwards trains the folded
         weights. Checkpoints saved after folding have different keys: save before folding.
         """
-        remove_weight_norm(self)
+        relayout_for_time_major(remove_weight_norm(self))
         return self.eval()
 
 

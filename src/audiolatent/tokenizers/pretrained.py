@@ -1,4 +1,4 @@
-"""Trained tokenizers shipped inside the package: ``codec-16k-default``, ``codec-16k-semantic``.
+"""Trained tokenizers shipped inside the package: ``codec-16k-default``, ``codec-16k-semantic``, ``codec-16k-varrate``.
 
 The checkpoint directories live in ``audiolatent/pretrained/<name>/`` (``config.yaml`` +
 ``model.safetensors``, int8 weights: see :mod:`audiolatent.core.checkpoint`), so they load
@@ -17,6 +17,11 @@ encoder, whose frozen *causal* phone teacher (``fit phone-teacher --causal``, ca
 checkpoint) reads the audio beside the acoustic encoder, plus a phone-classification loss on the
 first RVQ level against a centred phone teacher (training only). README: "Teachers and phone
 alignments (semantic structure)", where the controlled comparison and its figures are.
+
+``codec-16k-varrate`` (issue 17) is the default's encoder and decoder around the causal
+``segment`` bottleneck (one RVQ 7 x 256 token and one duration per segment of 1-8 frames),
+warm-started from the default (recipe ``varrate-16k-warm``, 12,000 steps); float16 weights, since
+int8 cost it 0.002 of mel distance. README: "Variable rate".
 """
 
 from __future__ import annotations
@@ -27,11 +32,12 @@ from audiolatent.core.checkpoint import load_checkpoint
 from audiolatent.core.errors import CheckpointError
 from audiolatent.core.registry import register_tokenizer
 
-__all__ = ["PRETRAINED_DIR", "pretrained_path", "DEFAULT_CODEC", "SEMANTIC_CODEC"]
+__all__ = ["PRETRAINED_DIR", "pretrained_path", "DEFAULT_CODEC", "SEMANTIC_CODEC", "VARRATE_CODEC"]
 
 PRETRAINED_DIR = Path(__file__).resolve().parent.parent / "pretrained"
 DEFAULT_CODEC = "codec-16k-default"
 SEMANTIC_CODEC = "codec-16k-semantic"
+VARRATE_CODEC = "codec-16k-varrate"
 
 
 def pretrained_path(name: str) -> Path:
@@ -55,5 +61,14 @@ register_tokenizer(
     lambda: load_checkpoint(pretrained_path(SEMANTIC_CODEC)),
     "semantic streaming speech codec (trained, shipped): dual encoder (STFT+ConvNeXt beside a causal phone "
     "teacher) -> RVQ 4x256 @ 50 Hz = 1.6 kbps -> Vocos iSTFT, causal, 20 ms",
+    "neural",
+)
+
+register_tokenizer(
+    VARRATE_CODEC,
+    lambda: load_checkpoint(pretrained_path(VARRATE_CODEC)),
+    "variable-rate streaming speech codec (trained, shipped): the default's encoder -> causal segments of 1-8 "
+    "frames, one RVQ 7x256 token + duration each (~20 segments/s, ~1.2 kbps with durations) -> Vocos iSTFT, "
+    "latency 160 ms",
     "neural",
 )

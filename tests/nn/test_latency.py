@@ -79,3 +79,16 @@ def test_positions_whose_change_reaches_no_output_can_be_skipped():
     assert measure_lookahead(frames_of_sums, 128, 1, 8, positions=positions, skip_unchanged=True) <= 0
     with pytest.raises(RuntimeError, match="any probe position"):
         measure_lookahead(frames_of_sums, 128, 1, 8, positions=[126, 127], skip_unchanged=True)
+
+
+def test_a_signal_dependent_reach_is_found_on_the_base_signal_that_shows_it():
+    """y[i] = x[i + 4] where the input is quiet, x[i] elsewhere: on noise (loud everywhere) the
+    map looks causal; on a quiet base the 4 samples of future show. A wrong base shape is refused."""
+    def fn(x):
+        quiet = x.abs() < 0.05
+        return torch.where(quiet, shift_left(x, 4), x)
+
+    assert measure_lookahead(fn, 60, 1, 1, positions=[30]) <= 0
+    assert measure_lookahead(fn, 60, 1, 1, positions=[30], base=torch.zeros(1, 1, 60)) == 4
+    with pytest.raises(ValueError, match="base must be"):
+        measure_lookahead(fn, 60, 1, 1, base=torch.zeros(1, 60))

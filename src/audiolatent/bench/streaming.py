@@ -14,7 +14,9 @@
   (e.g. an output sample that needs only earlier frames): ``lookahead_samples`` is
   ``max(R - (H - 1), 0)`` and ``probed_lookahead_samples`` keeps the raw value. Tokenizers whose ``lookahead`` is None (they
   need the whole signal, like Griffin-Lim) are reported ``causal: False, lookahead: "whole
-  signal"`` without probing.
+  signal"`` without probing. A variable-rate tokenizer's reach depends on the signal (a
+  segmenting bottleneck holds a steady stretch until its segment is full), so it is probed twice,
+  on noise and on a steady tone (:func:`steady_tone`), and the larger reach is reported.
 * **algorithmic latency** (ms) = ``(H + lookahead) / sample_rate * 1000`` — the time from a
   sample entering until the output sample at the same position can be produced, ignoring
   compute; from the measured lookahead (and the declared one beside it).
@@ -72,19 +74,38 @@ def probe_positions(start: int, hop: int, windows: int) -> list[int]:
     return sorted(edges | spread)
 
 
+def steady_tone(tokenizer: Tokenizer, n_samples: int) -> torch.Tensor:
+    """``[1, C, n_samples]``: a steady 220 Hz tone at -20 dBFS, the signal a variable-rate codec
+    holds longest (its frames do not change, so a segment grows to ``max_length``)."""
+    t = torch.arange(n_samples, dtype=torch.float64) / tokenizer.sample_rate
+    return (0.1 * torch.sin(2 * torch.pi * 220.0 * t)).float().expand(1, tokenizer.channels, -1).clone()
+
+
 def _probe_middle(tokenizer: Tokenizer, fn, n_samples: int, hop: int, windows: int, batch_size: int, seed: int,
                   atol: float) -> int | None:
     """``measure_lookahead`` of ``fn`` (audio in) over the phases of ``windows`` hop windows from the
     middle of the signal (:func:`probe_positions`); None when the first output already depends on
-    the end of the signal."""
+    the end of the signal. A variable-rate tokenizer, whose reach depends on the signal, is probed
+    on noise and on a :func:`steady_tone` (its longest segments), and the larger reach counts."""
     tok_hop = tokenizer.hop_length
     start = (n_samples // 2) - (n_samples // 2) % tok_hop
     positions = probe_positions(start, tok_hop, windows)
-    try:
-        return measure_lookahead(torch.inference_mode()(fn), n_samples, tokenizer.channels, hop, positions=positions,
-                                 batch_size=batch_size, seed=seed, atol=atol, skip_unchanged=True)
-    except ValueError:  # output 0 changed: the output depends on the whole signal
-        return None
+    probes = [(None, positions)]
+    if getattr(tokenizer, "variable_rate", False):
+        # the last sample of each frame over one longest segment and a frame more: the change that
+        # closes a full segment reaches back to its first frame
+        frames = (tokenizer.lookahead or 0) // tok_hop + 2
+        last_samples = [p for p in (start + (k + 1) * tok_hop - 1 for k in range(frames)) if p < n_samples]
+        probes.append((steady_tone(tokenizer, n_samples), last_samples))
+    reach = None
+    for base, where in probes:
+        try:
+            value = measure_lookahead(torch.inference_mode()(fn), n_samples, tokenizer.channels, hop, positions=where,
+                                      batch_size=batch_size, seed=seed, atol=atol, skip_unchanged=True, base=base)
+        except ValueError:  # output 0 changed: the output depends on the whole signal
+            return None
+        reach = value if reach is None else max(reach, value)
+    return reach
 
 
 def probe_round_trip_lookahead(
@@ -221,7 +242,11 @@ def measure_streaming(
             result["chunk_compute_fraction"] = _chunk_compute(tokenizer, audio, warmup, max_chunks)
         except StreamingError as exc:
             notes.append(f"streaming not supported: {exc}")
-    result.update(_offline_rtf(tokenizer, audio, repeats))
+    if getattr(tokenizer, "needs_phones", False):  # no alignment for a random signal: timed on the bench's files
+        result.update(encode_rtf=None, decode_rtf=None)
+        notes.append("needs a phone alignment: offline speed is the bench's per-file rate.encode_rtf / decode_rtf")
+    else:
+        result.update(_offline_rtf(tokenizer, audio, repeats))
     result["notes"] = notes
     return result
 

@@ -99,6 +99,7 @@ def measure_lookahead(
     seed: int = 0,
     atol: float = 0.0,
     skip_unchanged: bool = False,
+    base: torch.Tensor | None = None,
 ) -> int:
     """Measured lookahead of the offline map ``fn`` (see the module docstring for the definition).
 
@@ -120,12 +121,20 @@ def measure_lookahead(
         skip_unchanged: a position whose perturbation changes no output is left out of the max
             (a quantiser can absorb a change of the last samples of a frame) instead of raising;
             RuntimeError still when no position changes anything.
+        base: the unperturbed input ``[1, in_channels, n_samples]`` (default: seeded white noise);
+            the perturbation is still fresh noise from ``t`` on. A map whose reach depends on the
+            signal (a segmenting bottleneck holds a steady stretch longer) is probed on the
+            signal that makes it reach furthest.
 
     Returns:
         The lookahead, in input samples (downsampling) or output samples (upsampling).
     """
     gen = torch.Generator().manual_seed(seed)
     x = torch.randn(1, in_channels, n_samples, generator=gen)
+    if base is not None:
+        if tuple(base.shape) != (1, in_channels, n_samples):
+            raise ValueError(f"base must be [1, {in_channels}, {n_samples}], got {tuple(base.shape)}")
+        x = base.detach().to(x.dtype).cpu()
     if positions is None:
         middle = n_samples // 2
         positions = range(middle - middle % hop, middle - middle % hop + hop) if not upsample else [middle]

@@ -123,3 +123,25 @@ def test_rate_by_content_puts_tokens_where_the_energy_is():
     assert out["speech"]["tokens_per_second"] == pytest.approx(50.0) == out["silence"]["tokens_per_second"]
     with pytest.raises(ValueError, match="2 audio"):
         rate_by_content([fixed], [audio, audio])
+    assert out["detector"] == "energy"
+
+
+def test_rate_by_content_follows_the_alignment_where_there_is_one():
+    """With phones the pause phones are silence, whatever the energy says: the alignment that
+    matches the tone/silence split gives the energy rule's figures; one that calls everything
+    speech puts all the tokens in speech."""
+    from audiolatent.bench.rate import rate_by_content
+
+    t = torch.arange(16000) / 16000
+    audio = torch.where(t < 0.5, 0.3 * torch.sin(2 * torch.pi * 200 * t), torch.zeros(()))[None]
+    latent = _variable([1] * 25 + [5] * 5, sizes=(16, 4), num_samples=16000)
+    out = rate_by_content([latent], [audio], [[("aa", 0.0, 0.5), ("pau", 0.5, 1.0)]])
+    assert out["detector"] == "alignment"
+    assert out["speech"]["tokens_per_second"] == pytest.approx(100.0) and out["silence"]["tokens_per_second"] == pytest.approx(20.0)
+    spoken = rate_by_content([latent], [audio], [[("aa", 0.0, 1.0)]])
+    assert spoken["silence"]["seconds"] == 0.0 and spoken["silence"]["tokens_per_second"] is None
+    assert spoken["speech"]["tokens_per_second"] == pytest.approx(2 * 30.0)  # 30 segments in 1 s, two codebooks
+    mixed = rate_by_content([latent, latent], [audio, audio], [None, [("aa", 0.0, 1.0)]])
+    assert mixed["detector"] == "mixed"
+    with pytest.raises(ValueError, match="alignments"):
+        rate_by_content([latent], [audio], [None, None])

@@ -36,7 +36,10 @@ Where the tokens go (:func:`token_spread`, :func:`rate_by_content`)
   detector: no transcript needed). A latent frame belongs to the class of the 20 ms window at
   its midpoint (``start + duration / 2``). Per class: its seconds of audio, tokens/s (tokens of
   frames in the class / seconds of the class) and nominal bits/s alike. A fixed-rate latent
-  spends the same in both; a variable-rate one should spend less on silence.
+  spends the same in both; a variable-rate one should spend less on silence. Where a file has a
+  phone alignment (``speech_aligned``), the alignment decides instead: silence is the time inside
+  its pause phones (``pau``, ``sil``, ``sp``), speech the rest (the energy rule counts a stop's
+  closure or a weak fricative as silence). ``detector`` says which rule each file used.
 """
 
 from __future__ import annotations
@@ -53,6 +56,8 @@ __all__ = ["rate_metrics", "codebook_statistics", "token_spread", "rate_by_conte
 
 #: the energy detector of :func:`speech_frames`: window, level below the loudest window, absolute floor
 CONTENT_WINDOW_SECONDS, CONTENT_RANGE_DB, CONTENT_FLOOR_DBFS = 0.02, 35.0, -70.0
+#: the phones of an alignment that are silence (flite's ``pau``; ``sil`` and ``sp`` of other aligners)
+PAUSE_PHONES = frozenset({"pau", "sil", "sp", "SIL", "<sil>"})
 
 
 def _valid_frames(stream: Stream) -> list[torch.Tensor]:
@@ -179,43 +184,67 @@ def speech_frames(audio: torch.Tensor, sample_rate: int) -> torch.Tensor:
     return (level > level.max() - CONTENT_RANGE_DB) & (level > CONTENT_FLOOR_DBFS)
 
 
-def rate_by_content(latents: list[Latent], audio: list[torch.Tensor]) -> dict | None:
+def _in_speech_by_alignment(phones, times: torch.Tensor) -> torch.Tensor:
+    """``bool``: which of ``times`` (s) fall outside every pause phone of ``phones``."""
+    pause = torch.zeros_like(times, dtype=torch.bool)
+    for phone, start, end in phones:
+        if phone in PAUSE_PHONES:
+            pause |= (times >= float(start)) & (times < float(end))
+    return ~pause
+
+
+def rate_by_content(latents: list[Latent], audio: list[torch.Tensor], phones: list | None = None) -> dict | None:
     """Seconds, tokens/s and nominal bits/s of the discrete streams in speech and in silence
-    (``{"speech": {...}, "silence": {...}}``; see the module docstring). ``audio``: one
-    ``[C, N]`` or ``[B, C, N]`` tensor per latent, the audio it encodes. None without a
-    discrete stream."""
+    (``{"speech": {...}, "silence": {...}, "detector": ...}``; see the module docstring).
+    ``audio``: one ``[C, N]`` or ``[B, C, N]`` tensor per latent, the audio it encodes;
+    ``phones``: per latent, its phone alignment or None (then the energy rule). ``detector`` is
+    ``energy``, ``alignment`` or ``mixed``. None without a discrete stream."""
     if len(audio) != len(latents):
         raise ValueError(f"rate_by_content: {len(latents)} latents but {len(audio)} audio tensors")
+    if phones is not None and len(phones) != len(latents):
+        raise ValueError(f"rate_by_content: {len(latents)} latents but {len(phones)} alignments")
     seconds = {"speech": 0.0, "silence": 0.0}
     tokens = {"speech": 0.0, "silence": 0.0}
     bits = {"speech": 0.0, "silence": 0.0}
-    for latent, wave in zip(latents, audio):
+    detectors = set()
+    for i, (latent, wave) in enumerate(zip(latents, audio)):
         discrete = [s for s in latent.streams if s.is_discrete]
         if not discrete:
             return None
         wave = wave if wave.dim() == 3 else wave[None]
+        alignment = phones[i] if phones is not None and wave.shape[0] == 1 else None
+        detectors.add("alignment" if alignment else "energy")
         for b in range(wave.shape[0]):
             n_samples = int(latent.num_samples[b]) if latent.num_samples is not None else wave.shape[-1]
-            speech = speech_frames(wave[b, :, :n_samples], latent.sample_rate)
-            window = CONTENT_WINDOW_SECONDS
-            spoken = float(speech.sum()) * window
             total = n_samples / latent.sample_rate
+            if alignment:
+                paused = sum(max(0.0, min(float(e), total) - float(s)) for p, s, e in alignment if p in PAUSE_PHONES)
+                spoken = total - paused
+            else:
+                speech = speech_frames(wave[b, :, :n_samples], latent.sample_rate)
+                spoken = float(speech.sum()) * CONTENT_WINDOW_SECONDS
             seconds["speech"] += min(spoken, total)
             seconds["silence"] += max(total - spoken, 0.0)
             for s in discrete:
                 n = _valid_frames(s)[b].shape[-1]
                 starts, durations = _frame_times(s, b, n)
-                where = ((starts + durations / 2) / window).long().clamp(0, speech.numel() - 1)
-                in_speech = speech[where]
+                middle = starts + durations / 2
+                if alignment:
+                    in_speech = _in_speech_by_alignment(alignment, middle)
+                else:
+                    where = (middle / CONTENT_WINDOW_SECONDS).long().clamp(0, speech.numel() - 1)
+                    in_speech = speech[where]
                 k, frame_bits = len(s.codebook_sizes), sum(math.log2(v) for v in s.codebook_sizes)
                 for name, mask in (("speech", in_speech), ("silence", ~in_speech)):
                     count = float(mask.sum())
                     tokens[name] += k * count
                     bits[name] += frame_bits * count
-    return {name: {"seconds": seconds[name],
-                   "tokens_per_second": tokens[name] / seconds[name] if seconds[name] > 0 else None,
-                   "nominal_bits_per_second": bits[name] / seconds[name] if seconds[name] > 0 else None}
-            for name in ("speech", "silence")}
+    out = {name: {"seconds": seconds[name],
+                  "tokens_per_second": tokens[name] / seconds[name] if seconds[name] > 0 else None,
+                  "nominal_bits_per_second": bits[name] / seconds[name] if seconds[name] > 0 else None}
+           for name in ("speech", "silence")}
+    out["detector"] = detectors.pop() if len(detectors) == 1 else "mixed"
+    return out
 
 
 def effective_frame_rate(streams: list[Stream], declared: float) -> float:

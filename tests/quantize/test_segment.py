@@ -43,6 +43,23 @@ def test_similarity_rule_finds_the_pieces_and_splits_long_ones():
     assert counts.tolist() == [5]
 
 
+def test_given_boundaries_replace_the_router_and_long_segments_are_still_cut():
+    """Offline ``starts`` (a phone alignment's onsets) set the segments: the frames' own changes are
+    ignored, the first frame always starts one and a segment past max_length is split."""
+    seg = _segmenter(boundary="similarity", max_length=4)
+    z, _ = _pieces([3, 1, 6, 2])  # the router would cut at 0, 3, 4, 8, 10
+    starts = torch.zeros(1, 12, dtype=torch.bool)
+    starts[0, [2, 7]] = True  # frame 0 not marked: it starts one anyway
+    tokens, durations = seg.encode_segments(z, starts=starts)[0]
+    assert durations[0, 0].tolist() == [1, 3, 0, 3, 0]  # frames - 1: 2, 4 + 1 (cut at 4), 4 + 1 (cut)
+    expected = torch.stack([z[0, :, a:b].mean(1) for a, b in [(0, 2), (2, 6), (6, 7), (7, 11), (11, 12)]], 1)
+    assert torch.allclose(tokens[0], expected)
+    with pytest.raises(ValueError, match="do not match"):
+        seg.encode_segments(z, starts=starts[:, :5])
+    with seg.streaming(1), pytest.raises(StreamingError, match="offline"):
+        seg.encode_segments(z, starts=starts)
+
+
 def test_decode_expands_tokens_over_their_durations():
     seg = _segmenter(boundary="similarity", max_length=4)
     z, values = _pieces([3, 1, 6, 2])

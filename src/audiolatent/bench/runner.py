@@ -20,8 +20,8 @@ split) and, per tokenizer:
    ``rate.bits_per_second`` is the nominal rate of discrete latents (None for continuous ones,
    whose ``values_per_second`` is reported instead) and ``rate.entropy_bits_per_second`` the
    order-0 entropy-coded rate; ``rate.tokens_per_second_spread`` (per-file tokens/s: mean, std,
-   min, max) and ``rate.by_content`` (tokens/s and bits/s in speech and in silence, energy
-   detector) show where a variable-rate latent spends its tokens.
+   min, max) and ``rate.by_content`` (tokens/s and bits/s in speech and in silence: the pause
+   phones of a file's alignment where it has one, else an energy detector) show where a variable-rate latent spends its tokens.
 3. **streaming** — :func:`audiolatent.bench.streaming.measure_streaming` (for tokenizers with
    ``deterministic = False`` such as Codec2: the encoder probed, the round trip declared,
    marked ``probed: False``).
@@ -252,16 +252,17 @@ def _run_bench(ctx, start, tokenizers, data, out, metrics, quick, progress, exam
                          "sample_rate": tok.sample_rate, "frame_rate": tok.frame_rate, "hop_length": tok.hop_length,
                          "weights": weights, "reuse_key": key}
             cache = LatentCache.for_tokenizer(tok, cache_root)
+            tok_corpora, row["corpora_left_out"] = _corpora_for(tok, name, corpora)
             distortion, test_latents, test_audio, test_phones, row["examples"], timing = score_distortion(
-                tok, name, corpora, distortion_requested, preset.excluded, progress, out_dir, examples, ctx, cache)
+                tok, name, tok_corpora, distortion_requested, preset.excluded, progress, out_dir, examples, ctx, cache)
             row["distortion"] = distortion
             rate = rate_metrics(test_latents)
             rate["tokens_per_second_spread"] = token_spread(test_latents)
-            rate["by_content"] = rate_by_content(test_latents, test_audio)
+            rate["by_content"] = rate_by_content(test_latents, test_audio, test_phones)
             rate["bits_per_second"] = rate["nominal_bits_per_second"] if test_latents[0].is_discrete else None
             rate.update(encode_rtf=timing["encode"] / timing["audio"], decode_rtf=timing["decode"] / timing["audio"])
             row["rate"] = rate if "rate" in axes else {"bits_per_second": rate["bits_per_second"], "skipped": "not requested"}
-            train_entries, train_groups, no_probe = _probe_plan(family, corpora, axes, split)
+            train_entries, train_groups, no_probe = _probe_plan(family, tok_corpora, axes, split)
             t0 = time.perf_counter()
             train_latents = [] if no_probe else encode_entries(tok, train_entries, cache, ctx, progress,
                                                                f"{name} / train split")[0]
@@ -291,6 +292,20 @@ def _run_bench(ctx, start, tokenizers, data, out, metrics, quick, progress, exam
     if out_dir is not None and ctx.is_main:
         write_results(results, out_dir)
     return results
+
+
+def _corpora_for(tok, name: str, corpora: dict) -> tuple[dict, dict]:
+    """The corpora ``tok`` can encode and ``{corpus: why not}`` for the others: a tokenizer that
+    segments by phones (``needs_phones``) reads only corpora whose every file has an alignment."""
+    if not getattr(tok, "needs_phones", False):
+        return corpora, {}
+    usable = {c: info for c, info in corpora.items()
+              if all(e.phones for entries in info["splits"].values() for e in entries) and all(e.phones for e in info["scored"])}
+    left_out = {c: "no phone alignment on every file" for c in corpora if c not in usable}
+    if not usable:
+        raise ConfigError(f"{name} segments by phone alignments, and no corpus of this bench has them on every file "
+                          f"({', '.join(corpora)}); bench it on speech_aligned (--data with a manifest whose rows carry `phones`)")
+    return usable, left_out
 
 
 def _probe_plan(family: str, corpora: dict, axes: set, split: str) -> tuple[list, list, str | None]:

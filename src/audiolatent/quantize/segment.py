@@ -309,10 +309,24 @@ class CausalSegmenter(Bottleneck, StreamingModule):
 
     # --- latent path ------------------------------------------------------------------------------
     @torch.no_grad()
-    def encode_segments(self, z: torch.Tensor, n_q: int | None = None) -> tuple[list[torch.Tensor], torch.Tensor]:
+    def encode_segments(self, z: torch.Tensor, n_q: int | None = None,
+                        starts: torch.Tensor | None = None) -> tuple[list[torch.Tensor], torch.Tensor]:
         """``z [B, D, T]`` -> (streams, segment counts ``[B]``): offline, every segment of the
-        signal; in streaming, the segments this chunk completes (see the module docstring)."""
+        signal; in streaming, the segments this chunk completes (see the module docstring).
+
+        ``starts`` (offline only, ``bool [B, T]``): boundaries given from outside instead of the
+        router's (e.g. phone onsets, :mod:`audiolatent.tokenizers.aligned`); the first frame
+        always starts a segment and one longer than ``max_length`` frames is split."""
         frames = z.transpose(1, 2)
+        if starts is not None:
+            if self.is_streaming:
+                raise StreamingError("segment bottleneck: given boundaries are for offline encoding, not streaming")
+            if starts.shape != frames.shape[:2]:
+                raise ValueError(f"segment bottleneck: starts {tuple(starts.shape)} do not match the frames "
+                                 f"{tuple(frames.shape[:2])} ([B, T])")
+            forced = self._starts(starts.to(frames.device, torch.float32), torch.zeros(frames.shape[0], dtype=torch.long))
+            seg = self._segments(frames, forced, None, None)
+            return self._quantise(seg.means, seg.counts, n_q)
         if not self.is_streaming:
             seg = self._offline(frames)[2]
             return self._quantise(seg.means, seg.counts, n_q)

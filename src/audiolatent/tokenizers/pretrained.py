@@ -21,7 +21,9 @@ alignments (semantic structure)", where the controlled comparison and its figure
 ``codec-16k-varrate`` (issue 17) is the default's encoder and decoder around the causal
 ``segment`` bottleneck (one RVQ 7 x 256 token and one duration per segment of 1-8 frames),
 warm-started from the default (recipe ``varrate-16k-warm``, 12,000 steps); float16 weights, since
-int8 cost it 0.002 of mel distance. README: "Variable rate".
+int8 cost it 0.002 of mel distance. README: "Variable rate". ``codec-16k-varrate-phones`` is the
+same weights with segments given by a phone alignment (:mod:`audiolatent.tokenizers.aligned`):
+the text-aligned comparison point, offline only.
 """
 
 from __future__ import annotations
@@ -32,12 +34,13 @@ from audiolatent.core.checkpoint import load_checkpoint
 from audiolatent.core.errors import CheckpointError
 from audiolatent.core.registry import register_tokenizer
 
-__all__ = ["PRETRAINED_DIR", "pretrained_path", "DEFAULT_CODEC", "SEMANTIC_CODEC", "VARRATE_CODEC"]
+__all__ = ["PRETRAINED_DIR", "pretrained_path", "DEFAULT_CODEC", "SEMANTIC_CODEC", "VARRATE_CODEC", "PHONE_ALIGNED_CODEC"]
 
 PRETRAINED_DIR = Path(__file__).resolve().parent.parent / "pretrained"
 DEFAULT_CODEC = "codec-16k-default"
 SEMANTIC_CODEC = "codec-16k-semantic"
 VARRATE_CODEC = "codec-16k-varrate"
+PHONE_ALIGNED_CODEC = "codec-16k-varrate-phones"
 
 
 def pretrained_path(name: str) -> Path:
@@ -70,5 +73,20 @@ register_tokenizer(
     "variable-rate streaming speech codec (trained, shipped): the default's encoder -> causal segments of 1-8 "
     "frames, one RVQ 7x256 token + duration each (~20 segments/s, ~1.2 kbps with durations) -> Vocos iSTFT, "
     "latency 160 ms",
+    "neural",
+)
+
+
+def _phone_aligned():
+    from audiolatent.tokenizers.aligned import PhoneAlignedCodec
+
+    return PhoneAlignedCodec(load_checkpoint(pretrained_path(VARRATE_CODEC)), VARRATE_CODEC)
+
+
+register_tokenizer(
+    PHONE_ALIGNED_CODEC,
+    _phone_aligned,
+    "text-aligned tokens (offline, non-causal): codec-16k-varrate with one segment per phone of a phone "
+    "alignment (needs the manifest's phones, e.g. speech_aligned) instead of its causal router",
     "neural",
 )

@@ -26,7 +26,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from audiolatent.core.errors import LatentError
+from audiolatent.core.errors import ConfigError, LatentError
 from audiolatent.core.latent import Latent
 from audiolatent.data import AudioDataset
 from audiolatent.lm.latent_cache import file_key, tokenizer_fingerprint
@@ -93,13 +93,19 @@ def as_channels(audio: torch.Tensor, tok) -> torch.Tensor:
     return audio.expand(-1, tok.channels, -1) if tok.channels > 1 else audio
 
 
-def encode_audio(tok, path, audio: torch.Tensor, cache: LatentCache) -> tuple[Latent, float, bool]:
-    """``(latent, encode seconds, from cache)`` of the mono ``[1, 1, N]`` ``audio`` of file ``path``."""
+def encode_audio(tok, path, audio: torch.Tensor, cache: LatentCache, phones=None) -> tuple[Latent, float, bool]:
+    """``(latent, encode seconds, from cache)`` of the mono ``[1, 1, N]`` ``audio`` of file ``path``;
+    ``phones``: the file's alignment, for a tokenizer that segments by phones (``needs_phones``)."""
     found = cache.get(path)
     if found is not None:
         return found[0], found[1], True
     t0 = time.perf_counter()
-    latent = encode_any(tok, as_channels(audio, tok))
+    if getattr(tok, "needs_phones", False):
+        if not phones:
+            raise ConfigError(f"{tok.name}: {path} has no phone alignment (`phones` in its manifest row)")
+        latent = tok.encode_aligned(as_channels(audio, tok), phones)
+    else:
+        latent = encode_any(tok, as_channels(audio, tok))
     seconds = time.perf_counter() - t0
     cache.put(path, latent, seconds)
     return latent, seconds, False
@@ -115,7 +121,7 @@ def encode_entries(tok, entries: list, cache: LatentCache, ctx=None, progress: b
     mine = []
     for i in tqdm(range(rank, len(ds), world), desc=desc, disable=not progress or rank != 0, leave=False):
         audio = ds[i]["audio"][None]
-        latent, _, _ = encode_audio(tok, ds.entries[i].path, audio, cache)
+        latent, _, _ = encode_audio(tok, ds.entries[i].path, audio, cache, ds.entries[i].phones)
         mine.append((i, latent.to("cpu"), audio[0]))
     if ctx is not None:
         mine = ctx.gather(mine)

@@ -78,7 +78,7 @@ def score_file(tok, ds, corpus: str, index: int, metrics: list, keep_example: bo
     need, as a picklable record (so ranks of a ``torchrun`` bench can gather them)."""
     entry = ds.entries[index]
     audio = ds[index]["audio"][None]
-    latent, encode_seconds, cached = encode_audio(tok, entry.path, audio, cache)
+    latent, encode_seconds, cached = encode_audio(tok, entry.path, audio, cache, entry.phones)
     t1 = time.perf_counter()
     recon = decode_any(tok, latent).float().cpu().mean(1, keepdim=True)  # a stereo codec's output mixed to mono
     t2 = time.perf_counter()

@@ -69,6 +69,8 @@ def test_it_is_offline_and_refuses_audio_without_an_alignment(codec, aligned):
     with pytest.raises(ConfigError, match="alignment"):
         codec.encode_aligned(torch.cat([audio, audio]), phones)  # two items, one alignment
     assert codec.describe()["streams"]  # the silence probe is one (split) pause
+    with pytest.raises(ConfigError, match="not a checkpoint"):
+        codec.save("/nonexistent/never-written")
 
 
 def test_the_bench_passes_each_files_alignment_and_refuses_data_without_any(codec, tmp_path):

@@ -135,7 +135,12 @@ def save_checkpoint(
     Raises:
         OutputError: ``directory`` exists and is neither empty nor a checkpoint (a user's folder,
             an audio file...), or cannot be written; nothing is changed then.
+        ConfigError: the tokenizer is a view of another one (``checkpointable`` False, e.g.
+            ``codec-16k-varrate-phones``), which has no checkpoint of its own.
     """
+    if not getattr(tokenizer, "checkpointable", True):
+        raise ConfigError(f"{tokenizer.name}: a view of another tokenizer ({tokenizer.config}), not a checkpoint of "
+                          "its own; save or export the tokenizer it wraps")
     with atomic_dir(directory, may_replace=is_replaceable_checkpoint) as tmp:
         write_model_files(tokenizer, tmp, extra, weights)
     return Path(directory)

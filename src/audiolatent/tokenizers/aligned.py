@@ -65,6 +65,7 @@ class PhoneAlignedCodec(Tokenizer):
 
     kind = "phone-aligned"
     needs_phones = True
+    checkpointable = False  # a view of the codec: save or export the codec itself
 
     def __init__(self, codec, source: str) -> None:
         if not getattr(codec, "variable_rate", False):

@@ -21,7 +21,8 @@ split) and, per tokenizer:
    whose ``values_per_second`` is reported instead) and ``rate.entropy_bits_per_second`` the
    order-0 entropy-coded rate; ``rate.tokens_per_second_spread`` (per-file tokens/s: mean, std,
    min, max) and ``rate.by_content`` (tokens/s and bits/s in speech and in silence: the pause
-   phones of a file's alignment where it has one, else an energy detector) show where a variable-rate latent spends its tokens.
+   phones of a file's alignment where it has one, else an energy detector) show where a
+   variable-rate latent spends its tokens.
 3. **streaming** — :func:`audiolatent.bench.streaming.measure_streaming` (for tokenizers with
    ``deterministic = False`` such as Codec2: the encoder probed, the round trip declared,
    marked ``probed: False``).
@@ -299,8 +300,8 @@ def _corpora_for(tok, name: str, corpora: dict) -> tuple[dict, dict]:
     segments by phones (``needs_phones``) reads only corpora whose every file has an alignment."""
     if not getattr(tok, "needs_phones", False):
         return corpora, {}
-    usable = {c: info for c, info in corpora.items()
-              if all(e.phones for entries in info["splits"].values() for e in entries) and all(e.phones for e in info["scored"])}
+    usable = {c: info for c, info in corpora.items()  # the splits hold the scored files too
+              if all(e.phones for entries in info["splits"].values() for e in entries)}
     left_out = {c: "no phone alignment on every file" for c in corpora if c not in usable}
     if not usable:
         raise ConfigError(f"{name} segments by phone alignments, and no corpus of this bench has them on every file "

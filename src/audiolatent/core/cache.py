@@ -38,6 +38,10 @@ class TableCache:
     def clear(self) -> None:
         self._entries.clear()
 
+    def pop(self, name: str) -> None:
+        """Forget the entry ``name`` (if any)."""
+        self._entries.pop(name, None)
+
     # A copy or a pickle of the owning module starts empty: the entries are derived data keyed by
     # the storage addresses of the original's tensors, and some (FBGEMM's packed matrices) are
     # handles that cannot be copied.

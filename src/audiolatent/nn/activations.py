@@ -75,14 +75,19 @@ class Snake(nn.Module):
             return torch.addcdiv(x, torch.sin(alpha * x).square(), safe)
         # inference: one output buffer, updated in place (each fresh buffer of a long signal costs
         # a round of page faults)
-        return torch.mul(x, alpha).sin_().square_().div_(safe).add_(x)
+        return self._into(x, torch.mul(x, alpha), safe)
+
+    @staticmethod
+    def _into(x: torch.Tensor, scaled: torch.Tensor, safe: torch.Tensor) -> torch.Tensor:
+        # x + sin^2(alpha x) / alpha in three passes over the buffer holding alpha x
+        return torch.addcdiv(x, scaled.sin_().square_(), safe, out=scaled)
 
     def forward_into(self, x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
         """The inference ``forward(x)``, the same operations, written into ``out`` (gradients off)."""
         alpha = self.alpha.exp() if self.logscale else self.alpha
         small = alpha.abs() < self.eps
         safe = torch.where(small, torch.where(alpha < 0, -self.eps, self.eps), alpha)
-        return torch.mul(x, alpha, out=out).sin_().square_().div_(safe).add_(x)
+        return self._into(x, torch.mul(x, alpha, out=out), safe)
 
 
 @register_activation("snake")

@@ -318,7 +318,7 @@ def _inference_copy(codec: nn.Module) -> nn.Module:
     p = next(codec.parameters())
     fresh.to(device=p.device, dtype=p.dtype).load_state_dict(state)
     fresh.name = codec.name
-    return fresh.prepare_for_inference()
+    return fresh.prepare_for_inference(winograd=False)  # an exported program replays the exact path
 
 
 def _provenance(codec: nn.Module) -> dict:

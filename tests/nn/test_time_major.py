@@ -237,7 +237,7 @@ def test_snake_into_a_buffer_is_the_module_bit_for_bit():
 
 def test_residual_units_reuse_the_dead_input_of_the_unit_before(monkeypatch):
     """In a decoder block's chain, units 2 and 3 write their first activation into a dead buffer
-    (the input of the unit before) instead of a fresh one, and the block's output is unchanged."""
+    (the input of the unit before) instead of a fresh one, and the decoder's output is unchanged."""
     import audiolatent.nn.seanet as seanet
 
     torch.manual_seed(0)
@@ -249,5 +249,40 @@ def test_residual_units_reuse_the_dead_input_of_the_unit_before(monkeypatch):
     monkeypatch.setattr(seanet, "activate_into", lambda m, x, out: calls.append(out.data_ptr()) or real(m, x, out))
     with torch.inference_mode():
         got = decoder(z)
-    assert len(calls) == 2 * len(DAC_LIKE["ratios"])  # 3 units per block: all but the first reuse
+    # 3 units per block: all but the first reuse; the second block's first unit also reuses the
+    # dead input of its transposed conv (8 x 30 values, as many as its 4 x 60 output), the first
+    # block's does not (16 x 6 < 8 x 30)
+    assert len(calls) == 2 * len(DAC_LIKE["ratios"]) + 1
     assert (got - expected).abs().max() <= TOL
+
+
+def test_the_first_unit_of_an_encoder_block_reuses_the_strided_conv_input_of_the_block_before(monkeypatch):
+    """EnCodec-like encoder (ratios 2, 4; channels double as time shrinks): the second block's unit
+    writes its first activation into the dead input of the first block's strided conv, and the
+    latent is unchanged; a streaming encoder never hands a conv's input on (it may be its state)."""
+    import audiolatent.nn.seanet as seanet
+
+    torch.manual_seed(0)
+    encoder = SEANetEncoder(**ENCODEC_LIKE).eval()
+    x = torch.randn(1, 1, 40 * encoder.hop_length)
+    expected = encoder(x).detach()
+    calls = []
+    real = seanet.activate_into
+    monkeypatch.setattr(seanet, "activate_into", lambda m, x, out: calls.append(out.shape) or real(m, x, out))
+    with torch.inference_mode():
+        got = encoder(x)
+    assert calls == [torch.Size([1, 8, 40 * encoder.hop_length // 2])]  # block 2's unit; block 1's has no dead buffer
+    assert (got - expected).abs().max() <= TOL
+
+
+def test_buffer_like_views_a_dead_storage_only_where_it_fits():
+    from audiolatent.nn.seanet import _buffer_like
+
+    like = torch.randn(1, 3, 5).transpose(1, 2).contiguous().transpose(1, 2)  # time-major [1, 3, 5]
+    view = _buffer_like(torch.empty(20), like)
+    assert view.shape == like.shape and view.stride() == like.stride()
+    assert _buffer_like(torch.empty(14), like) is None  # too small
+    assert _buffer_like(torch.empty(20, dtype=torch.float64), like) is None
+    assert _buffer_like(None, like) is None
+    assert _buffer_like(torch.empty(40), torch.randn(1, 3, 10)[..., ::2]) is None  # gapped layout
+    assert _buffer_like(torch.empty(40), torch.randn(3, 1).expand(3, 4)) is None  # overlapping

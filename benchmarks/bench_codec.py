@@ -10,9 +10,12 @@ What it measures, all in one process with ``torch.set_num_threads(2)`` and ``inf
 * ``encodec``: ``configs/codecs/encodec-24k.yaml`` vs ``encodec.EncodecModel.encodec_model_24khz
   (pretrained=False)`` (32 codebooks, 24 kbps) on ``--seconds`` of noise, encode and decode timed
   separately, median of ``--repeats`` (15) after one warm-up, the
-  two implementations' calls interleaved so that load on a shared machine hits both alike; once with weight norm as built and once
-  with weight norm folded in both (``NeuralCodec.prepare_for_inference`` /
-  ``torch.nn.utils.remove_weight_norm``). Ratio = their time / our time (> 1: ours faster).
+  two implementations' calls interleaved so that load on a shared machine hits both alike; three
+  modes: weight norm as built; weight norm folded in both (``NeuralCodec.prepare_for_inference
+  (winograd=False)`` / ``torch.nn.utils.remove_weight_norm``), exact to float rounding; and folded
+  with Winograd convolutions (``prepare_for_inference()``'s default, errors about 3e-5 of a
+  layer's output, see ``audiolatent.nn.winograd``) against the same folded reference. Ratio =
+  their time / our time (> 1: ours faster).
 * ``dac``: ``configs/codecs/dac-16k.yaml`` vs ``dac.model.DAC`` 16 kHz (12 codebooks), same
   protocol; their decode includes ``quantizer.from_codes`` so both start from codes.
 * ``--bf16``: each pair again with both models under ``torch.autocast("cpu", torch.bfloat16)``
@@ -25,7 +28,10 @@ Peak memory: each (implementation, operation) also runs twice in a fresh child p
 after the model is built (with the encode that gives decode its input), freed memory is trimmed,
 the kernel's resident-set high-water mark is reset (``/proc/self/clear_refs`` = 5), and we
 report ``VmHWM`` after both calls minus ``VmRSS`` before them: the operation's peak working
-memory (MiB), tables memoised on the first call (our time-major weights) included.
+memory (MiB), tables memoised on the first call (our time-major weights) included. The child
+runs with ``MALLOC_MMAP_THRESHOLD_`` fixed at 128 KiB, so that glibc maps every large buffer when
+it is allocated and unmaps it when it is freed: the peak is that of live tensors, the same in
+every run (with glibc's adaptive threshold it moved by up to 100 MiB between runs of one call).
 tracemalloc would miss torch's C++ allocations, hence resident memory.
 """
 
@@ -34,6 +40,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import multiprocessing as mp
+import os
 import statistics
 import time
 from pathlib import Path
@@ -58,14 +65,14 @@ def fold_torch_weight_norm(model: torch.nn.Module) -> torch.nn.Module:
 
 
 # --- the pairs: (build ours, build theirs, encode/decode callables) --------------------------
-def _ours(name: str, fold: bool) -> NeuralCodec:
+def _ours(name: str, fold: bool, winograd: bool = False) -> NeuralCodec:
     torch.manual_seed(0)
     codec = build_codec(CONFIGS / f"{name}.yaml").eval()
-    return codec.prepare_for_inference() if fold else codec
+    return codec.prepare_for_inference(winograd=winograd) if fold else codec
 
 
-def ops_ours(name: str, fold: bool, x: torch.Tensor):
-    codec = _ours(name, fold)
+def ops_ours(name: str, fold: bool, x: torch.Tensor, winograd: bool = False):
+    codec = _ours(name, fold, winograd)
     latent = codec.encode(x)
     return codec, (lambda: codec.encode(x)), (lambda: codec.decode(latent))
 
@@ -96,9 +103,9 @@ PAIRS = {
 }
 
 
-def _build(pair: str, impl: str, fold: bool, x: torch.Tensor):
+def _build(pair: str, impl: str, fold: bool, x: torch.Tensor, winograd: bool = False):
     name, theirs, _ = PAIRS[pair]
-    return ops_ours(name, fold, x) if impl == "ours" else theirs(fold, x)
+    return ops_ours(name, fold, x, winograd) if impl == "ours" else theirs(fold, x)
 
 
 def _status_kib(field: str) -> int:
@@ -108,14 +115,14 @@ def _status_kib(field: str) -> int:
     raise RuntimeError(f"no {field} in /proc/self/status")
 
 
-def _memory_child(pair: str, impl: str, fold: bool, seconds: float, op: str, queue) -> None:
+def _memory_child(pair: str, impl: str, fold: bool, winograd: bool, seconds: float, op: str, queue) -> None:
     import ctypes
 
     torch.set_num_threads(2)
     sr = PAIRS[pair][2]
     x = 0.1 * torch.randn(1, 1, int(seconds * sr), generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
-        _, encode, decode = _build(pair, impl, fold, x)
+        _, encode, decode = _build(pair, impl, fold, x, winograd)
     ctypes.CDLL("libc.so.6").malloc_trim(0)  # hand freed build-time memory back
     Path("/proc/self/clear_refs").write_text("5")  # reset the peak (VmHWM) to the current RSS
     before = _status_kib("VmRSS")
@@ -126,11 +133,22 @@ def _memory_child(pair: str, impl: str, fold: bool, seconds: float, op: str, que
         queue.put(_status_kib("VmHWM") - before)
 
 
-def peak_memory_mib(pair: str, impl: str, fold: bool, seconds: float, op: str) -> float:
+def peak_memory_mib(pair: str, impl: str, fold: bool, seconds: float, op: str, winograd: bool = False) -> float:
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
-    proc = ctx.Process(target=_memory_child, args=(pair, impl, fold, seconds, op, queue))
-    proc.start()
+    proc = ctx.Process(target=_memory_child, args=(pair, impl, fold, winograd, seconds, op, queue))
+    # a fixed mmap threshold: every large buffer is mapped on allocation and unmapped on free, so
+    # the peak RSS is the peak of live tensors, not of what glibc's adaptive heap kept cached
+    # (left adaptive, the same call's peak moves by 100 MiB from one process to the next)
+    previous = os.environ.get("MALLOC_MMAP_THRESHOLD_")
+    os.environ["MALLOC_MMAP_THRESHOLD_"] = str(128 * 1024)
+    try:
+        proc.start()
+    finally:
+        if previous is None:
+            del os.environ["MALLOC_MMAP_THRESHOLD_"]
+        else:
+            os.environ["MALLOC_MMAP_THRESHOLD_"] = previous
     value = queue.get()
     proc.join()
     return value / 1024
@@ -145,9 +163,12 @@ def bench_pair(pair: str, seconds: float, repeats: int, memory: bool, bf16: bool
     """
     sr = PAIRS[pair][2]
     x = 0.1 * torch.randn(1, 1, int(seconds * sr), generator=torch.Generator().manual_seed(0))
-    for fold in ((True,) if bf16 else (False, True)):
+    # (fold weight norm, Winograd): as built; folded with exact convolutions; folded with Winograd
+    # (prepare_for_inference's default). Theirs is the same model in every mode but the first.
+    modes = ((True, False),) if bf16 else ((False, False), (True, False), (True, True))
+    for fold, winograd in modes:
         with torch.no_grad():  # built as a user would load them: parameters are not inference tensors
-            built = {impl: _build(pair, impl, fold, x) for impl in ("ours", "theirs")}
+            built = {impl: _build(pair, impl, fold, x, winograd) for impl in ("ours", "theirs")}
         precision = torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
         with torch.inference_mode(), precision:
             times = {(impl, op): [] for impl in built for op in ("encode", "decode")}
@@ -159,7 +180,7 @@ def bench_pair(pair: str, seconds: float, repeats: int, memory: bool, bf16: bool
                         start = time.perf_counter()
                         built[impl][index]()
                         times[impl, op].append(time.perf_counter() - start)
-        label = ("bf16 autocast" if bf16 else "folded weight norm") if fold else "weight norm"
+        label = ("bf16 autocast" if bf16 else "folded + winograd" if winograd else "folded, exact") if fold else "weight norm"
         if not fold:
             print(f"{pair:8s} params ours {params(built['ours'][0]) / 1e6:.2f}M theirs {params(built['theirs'][0]) / 1e6:.2f}M", flush=True)
         del built
@@ -176,7 +197,7 @@ def bench_pair(pair: str, seconds: float, repeats: int, memory: bool, bf16: bool
             )
             if memory and fold and not bf16:
                 line += "  peak RSS +MiB ours {:.0f} theirs {:.0f}".format(
-                    peak_memory_mib(pair, "ours", fold, seconds, op), peak_memory_mib(pair, "theirs", fold, seconds, op)
+                    peak_memory_mib(pair, "ours", fold, seconds, op, winograd), peak_memory_mib(pair, "theirs", fold, seconds, op)
                 )
             print(line, flush=True)
 

@@ -84,3 +84,22 @@ def test_ema_off_gives_codebook_loss_summed_over_layers():
     assert set(out.losses) == {"commitment", "codebook"}
     out.losses["codebook"].backward()
     assert all(layer.embed.grad is not None for layer in rvq.layers)
+
+
+def test_large_tables_are_gathered_layer_by_layer_without_a_stacked_copy(monkeypatch):
+    """Above STACK_MAX_BYTES the layers' tables are summed one by one (no second, stacked copy of
+    them is kept), to the same values as the one stacked gather."""
+    import audiolatent.quantize.rvq as rvq_module
+
+    rvq = _trained(codebook_dim=3)
+    (codes,) = rvq.encode(torch.randn(2, 8, 24))
+    with torch.inference_mode():
+        stacked = rvq.decode([codes])
+        assert "stack" in rvq._cache._entries
+        rvq._cache.clear()
+        monkeypatch.setattr(rvq_module, "STACK_MAX_BYTES", 0)
+        layered = rvq.decode([codes])
+        assert "stack" not in rvq._cache._entries
+    assert torch.allclose(layered, stacked, atol=1e-6)
+    expected = sum(layer.decode_rows(codes[:, i].reshape(-1)) for i, layer in enumerate(rvq.layers))
+    assert torch.allclose(layered.transpose(1, 2).reshape(-1, 8), expected, atol=1e-6)

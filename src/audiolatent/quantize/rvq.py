@@ -31,6 +31,10 @@ from audiolatent.quantize.cache import TableCache, is_tracing
 from audiolatent.quantize.registry import register_bottleneck
 from audiolatent.quantize.vq import VectorQuantizer, sync_codebooks
 
+#: layers' output tables of at most this many bytes in all are also kept stacked, so that decoding
+#: is one summed gather; larger ones are gathered layer by layer, never copied again
+STACK_MAX_BYTES = 16 << 20
+
 __all__ = ["ResidualVQ", "RVQRowsResult"]
 
 
@@ -166,16 +170,28 @@ class ResidualVQ(Bottleneck):
         return self._cache.get(self, "stack", sources, lambda: torch.cat([layer.output_table() for layer in self.layers]))
 
     def decode_rows(self, codes: torch.Tensor) -> torch.Tensor:
-        """Codes ``long [N, n_q]`` -> ``[N, D]``: one summed gather over all layers' tables."""
+        """Codes ``long [N, n_q]`` -> ``[N, D]``: a summed gather over all layers' tables (one gather from
+        their stacked copy where that is at most :data:`STACK_MAX_BYTES`)."""
         n_q = self.check_n_q(codes.shape[1])
         if n_q == 1:
             return self.layers[0].decode_rows(codes[:, 0])
+        if self._table_bytes() * n_q > STACK_MAX_BYTES:
+            # the layers' own tables, gathered and summed in layer order (what embedding_bag adds):
+            # a stacked copy would double tables that are already large (DAC-16k: 12 x 4 MiB)
+            out = self.layers[0].decode_rows(codes[:, 0])
+            for i in range(1, n_q):
+                out += self.layers[i].decode_rows(codes[:, i])
+            return out
         offsets = self._offsets.get((n_q, codes.device)) if not is_tracing() else None
         if offsets is None:  # made once per (n_q, device): a streamed frame should not rebuild it
             offsets = torch.arange(n_q, device=codes.device) * self.codebook_size
             if not is_tracing():  # a tracer's tensor must not outlive the trace
                 self._offsets[(n_q, codes.device)] = offsets
         return F.embedding_bag(codes + offsets, self._stacked_tables()[: n_q * self.codebook_size], mode="sum")
+
+    def _table_bytes(self) -> int:
+        """Bytes of one layer's output table ``[K, D]`` (float32)."""
+        return self.codebook_size * self.dim * 4
 
     # ------------------------------------------------------------------ Bottleneck interface
     def forward(self, z: torch.Tensor, n_q: int | None = None) -> BottleneckOutput:

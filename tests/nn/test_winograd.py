@@ -158,3 +158,20 @@ def test_block_gemm_is_only_for_deep_rows_and_whole_stride_kernels():
         assert not StreamingConv1d(256, 8, 4, 2).eval()._block_gemm_applies(x)  # 512 deep
         assert not StreamingConv1d(256, 8, 16, 8).eval()._block_gemm_applies(x.contiguous())  # channels-first
     assert not StreamingConv1d(256, 8, 16, 8).eval()._block_gemm_applies(x)  # gradients on
+
+
+def test_winograd_weights_are_memoised_for_short_signals_only(monkeypatch):
+    """A long signal transforms the weight per call (a few per cent of its convolution) instead of
+    keeping n / r times the weight; a short one memoises it; both within the bound."""
+
+    monkeypatch.setattr(conv_module, "WINOGRAD_MEMO_MAX_FRAMES", 50)  # long = from 350 frames
+    torch.manual_seed(0)
+    conv = use_winograd(StreamingConv1d(64, 64, 7).eval())
+    for length, memoised in ((500, False), (200, True)):
+        x = torch.randn(1, 64, length)
+        expected = conv(x).detach()
+        conv._weights.clear()
+        with torch.no_grad():
+            got = conv(to_time_major(x))
+        assert ("winograd" in conv._weights._entries) == memoised
+        assert (got - expected).abs().max() <= WINOGRAD_TOL * expected.abs().max()

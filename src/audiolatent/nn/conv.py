@@ -195,6 +195,10 @@ def _inference_weight(owner: nn.Module, conv: nn.Module, cache: TableCache) -> t
 #: 256 x 5: 1.1x, 128 x 4: 0.6x
 BLOCK_GEMM_MIN_DEPTH = 1024
 
+#: a Winograd weight is transformed per call, not memoised, from this many frames per kernel tap
+#: on (the transform then costs at most 6 / 300 = 2 % of the convolution)
+WINOGRAD_MEMO_MAX_FRAMES = 300
+
 #: derived weights of at most this many bytes are memoised at inference; larger ones are rebuilt
 #: per call, so that a model's resident memory is not doubled (their copy costs a few percent of
 #: the convolution they feed)
@@ -302,7 +306,7 @@ class StreamingConv1d(StreamingModule):
             # A time-major input (see is_time_major) stays time-major, which oneDNN runs without
             # reordering activations between layers.
             if self.winograd and self._winograd_applies(x):
-                return winograd.conv1d_time_major(x, self._winograd_weight(), self.conv.bias, self.kernel_size,
+                return winograd.conv1d_time_major(x, self._winograd_weight(x.shape[-1]), self.conv.bias, self.kernel_size,
                                                   self.padding_left, self.dilation)
             weight = self._weight_2d_time_major() if is_time_major(x) else self.weight.unsqueeze(2)
             y = F.conv2d(x.unsqueeze(2), weight, self.conv.bias, (1, self.stride), (0, self.padding_left),
@@ -359,14 +363,16 @@ class StreamingConv1d(StreamingModule):
         return (self.stride == 1 and self.groups == 1 and x.dtype == torch.float32 and is_time_major(x)
                 and plain_gemm_ok(x) and winograd.worthwhile(self.kernel_size, self.in_channels, self.out_channels, x.shape[-1]))
 
-    def _winograd_weight(self) -> torch.Tensor:
-        """The weight transformed for F(m, kernel_size), ``[n, C_in, C_out]``: memoised (computed in
-        float64) up to twice :data:`MEMO_MAX_BYTES` (a 512 x 512 x 7 weight: transforming it costs a
-        tenth of its convolution), larger ones transformed per call by one GEMM, so that the memo
-        does not grow a model by ``n / r`` of its largest weights."""
+    def _winograd_weight(self, length: int) -> torch.Tensor:
+        """The weight transformed for F(m, kernel_size), ``[n, C_in, C_out]``, for a signal of
+        ``length`` frames: memoised (computed in float64) up to twice :data:`MEMO_MAX_BYTES` and
+        only for short signals. Transforming costs ``kernel_size * m / length`` of the convolution
+        it feeds (one GEMM), so from :data:`WINOGRAD_MEMO_MAX_FRAMES` frames on it is transformed
+        per call rather than kept (DAC-16k decode: 20 MiB of memo for 1 % of its time)."""
         weight = self.weight
         n = winograd.TILE[self.kernel_size] + self.kernel_size - 1
-        if weight.numel() * weight.element_size() * n // self.kernel_size > 2 * MEMO_MAX_BYTES:
+        if (weight.numel() * weight.element_size() * n // self.kernel_size > 2 * MEMO_MAX_BYTES
+                or length >= WINOGRAD_MEMO_MAX_FRAMES * self.kernel_size):
             return winograd.transform_weight(weight, exact=False)
         return self._weights.get(self, "winograd", list(self.conv.parameters()), lambda: winograd.transform_weight(weight))
 

@@ -167,8 +167,8 @@ def use_winograd(module: nn.Module, enabled: bool = True) -> nn.Module:
 
     For inference: where :func:`~audiolatent.nn.winograd.worthwhile` holds, F(6, 7) / F(6, 3) replace
     oneDNN's direct convolution (1.4-3x faster on DAC-shaped layers), at float32 errors of about
-    3e-5 of a layer's largest output instead of 1e-6, and with the transformed weights memoised
-    (``n / r`` times each weight that runs it). Training, streaming, autocast and short signals
+    3e-5 of a layer's largest output instead of 1e-6; the transformed weights (``n / r`` times each
+    weight that runs it) are memoised for short signals only (:meth:`StreamingConv1d._winograd_weight`). Training, streaming, autocast and short signals
     through wide layers keep the direct convolution. Returns ``module``.
     """
     for m in module.modules():
@@ -368,7 +368,8 @@ class StreamingConv1d(StreamingModule):
         ``length`` frames: memoised (computed in float64) up to twice :data:`MEMO_MAX_BYTES` and
         only for short signals. Transforming costs ``kernel_size * m / length`` of the convolution
         it feeds (one GEMM), so from :data:`WINOGRAD_MEMO_MAX_FRAMES` frames on it is transformed
-        per call rather than kept (DAC-16k decode: 20 MiB of memo for 1 % of its time)."""
+        per call rather than kept (DAC-16k decode kept 20 MiB of them; per call they cost at most
+        ``kernel_size * m / length`` = 2 % of the convolution)."""
         weight = self.weight
         n = winograd.TILE[self.kernel_size] + self.kernel_size - 1
         if (weight.numel() * weight.element_size() * n // self.kernel_size > 2 * MEMO_MAX_BYTES

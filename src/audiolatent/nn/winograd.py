@@ -59,7 +59,7 @@ def worthwhile(kernel_size: int, c_in: int, c_out: int, length: int) -> bool:
 
     Besides the channel product of :data:`MIN_CHANNEL_PRODUCT`, a signal of fewer frames than
     half the output channels stays direct: its convolution is short, and the transformed weight
-    (``n / r`` times the weight, memoised) would cost more memory than it saves time.
+    (``n / r`` times the weight, memoised for short signals) would cost more than it saves.
     """
     return kernel_size in TILE and c_in * c_out >= MIN_CHANNEL_PRODUCT[kernel_size] and 2 * length >= c_out
 

@@ -190,8 +190,8 @@ class ResidualVQ(Bottleneck):
         return F.embedding_bag(codes + offsets, self._stacked_tables()[: n_q * self.codebook_size], mode="sum")
 
     def _table_bytes(self) -> int:
-        """Bytes of one layer's output table ``[K, D]`` (float32)."""
-        return self.codebook_size * self.dim * 4
+        """Bytes of one layer's output table ``[K, D]`` (in its codebook's dtype)."""
+        return self.codebook_size * self.dim * self.layers[0].embed.element_size()
 
     # ------------------------------------------------------------------ Bottleneck interface
     def forward(self, z: torch.Tensor, n_q: int | None = None) -> BottleneckOutput:

@@ -421,8 +421,8 @@ class NeuralCodec(Tokenizer):
         Args:
             winograd: let offline inference run the wide kernel-7 and kernel-3 convolutions with
                 Winograd's algorithm (:func:`~audiolatent.nn.conv.use_winograd`: 1.4-3x faster
-                layers, float32 errors of about 3e-5 of a layer's largest output, transformed
-                weights memoised). ``False`` keeps every output equal to the unprepared codec's
+                layers, float32 errors of about 3e-5 of a layer's largest output; transformed
+                weights memoised for short signals only). ``False`` keeps every output equal to the unprepared codec's
                 to float rounding (1e-6). Streaming never uses it.
         """
         use_winograd(relayout_for_time_major(remove_weight_norm(self), min_bytes=0), winograd)

@@ -146,10 +146,11 @@ def test_long_audio_is_streamed_and_flushed(pair):
     assert (audio - codec.decode(offline)).abs().max() <= 1e-5
 
 
-@pytest.mark.parametrize("recipe", ["mel-16k-vocoder", "dmel-16k-vocoder"])
+@pytest.mark.parametrize("recipe", ["mel-16k-vocoder", "dmel-16k-vocoder", "mel-16k-vocoder-gan"])
 def test_the_trainer_trains_only_the_decoder(tmp_path, recipe):
     """The packaged recipe trains (two steps of a tiny decoder on tones): the fixed frontend has no
-    weights, the decoder's change, and the checkpoint loads back as a streamable vocoder."""
+    weights, the decoder's change, and the checkpoint loads back as a streamable vocoder. The
+    adversarial stage's discriminator (shrunk) trains beside it."""
     import numpy as np
 
     from audiolatent.core.audio import save_audio
@@ -165,13 +166,16 @@ def test_the_trainer_trains_only_the_decoder(tmp_path, recipe):
         "data.crop_seconds=0.2", "data.batch_size=2", "data.train_split=null", "data.eval_split=null",
         "data.cache=false", "eval_every=0", "checkpoint_every=0", "log_every=1",
         "losses.mel_options.window_lengths=[64,256]", "losses.mel_options.n_mels=[16,32]",
-    ])
+    ] + (["discriminators=[{kind: mpd, periods: [2, 3], channels: [4, 8]}]"] if recipe.endswith("-gan") else []))
     trainer = Trainer(config, [str(tmp_path / "data")], tmp_path / "run", progress=False)
+    assert (trainer.discriminators is not None) == recipe.endswith("-gan")
     assert sum(p.numel() for p in trainer.codec.encoder.parameters()) == 0
     before = {k: v.clone() for k, v in trainer.codec.decoder.state_dict().items()}
     trainer.fit()
     after = trainer.codec.decoder.state_dict()
     assert any(not torch.equal(before[k], after[k]) for k in before)
+    logged = (tmp_path / "run" / "metrics.jsonl").read_text()
+    assert ("loss/discriminator" in logged) == recipe.endswith("-gan")
     codec = load_tokenizer(tmp_path / "run" / "checkpoints" / "step_000002")
     assert codec.streamable and codec.lookahead == 352
     assert codec.decode(codec.encode(torch.zeros(1, 1, 1600))).shape == (1, 1, 1600)

@@ -59,8 +59,8 @@ def measure(name: str, files: int | None) -> dict[str, float]:
         x = load_audio(entry.path, sample_rate=16000, mono=True)[0].reshape(-1)  # [N]
         with torch.no_grad():
             y = x.clone() if tok is None else tok.decode(tok.encode(x[None, None]))[0, 0, : x.numel()]
-        if y.numel() < x.numel():
-            y = torch.nn.functional.pad(y, (0, x.numel() - y.numel()))
+        if y.shape != x.shape:
+            raise SystemExit(f"{name} decoded {y.numel()} samples of {entry.path}'s {x.numel()}: not a round trip")
         for row, signal in swaps(x, y).items():
             scores[row].append(float(pesq_wb(x[None], signal[None], 16000)[0]))
     return {row: sum(v) / len(v) for row, v in scores.items()}

@@ -240,8 +240,9 @@ class VocosDecoder(StreamingModule):
             which) and the head adds its :class:`~audiolatent.nn.spectral.MelMagnitudePrior` to
             the predicted log magnitude, so the network learns a correction and the phase (a
             mel vocoder); None: no prior.
-        phase: ``absolute`` or ``accumulated`` phase in the head (see
-            :class:`~audiolatent.nn.spectral.StreamingISTFTHead`).
+        phase: ``absolute``, ``accumulated`` or ``pghi`` phase in the head (see
+            :class:`~audiolatent.nn.spectral.StreamingISTFTHead`). With ``pghi`` the network
+            predicts magnitudes only and :meth:`forward` takes the training reference's phase.
         mel_analysis: the mel analysis (:class:`~audiolatent.tokenizers.mel.MelConfig` fields
             ``sample_rate n_fft win_length n_mels f_min f_max mel_scale norm power log_floor``);
             a codec fills it from a ``log-mel`` encoder.
@@ -296,6 +297,36 @@ class VocosDecoder(StreamingModule):
         """Samples for ``n_frames`` frames: ``n_frames * hop_length``."""
         return n_frames * self.hop_length
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        """``z [B, dimension, T]`` -> ``[B, channels, T * hop_length]``."""
-        return self.head(self.backbone(z), None if self.prior is None else self.prior(z))
+    @property
+    def trains_on_reference_phase(self) -> bool:
+        """Whether training should pass the input audio as ``phase_reference`` (a ``pghi`` head)."""
+        return self.head.phase == "pghi"
+
+    def forward(self, z: torch.Tensor, phase_reference: torch.Tensor | None = None) -> torch.Tensor:
+        """``z [B, dimension, T]`` -> ``[B, channels, T * hop_length]``.
+
+        ``phase_reference`` (``pghi`` head only): audio ``[B, channels, >= T * hop_length]`` aligned
+        with the output whose phase replaces the integrated one, so that a training loss on the
+        output depends on the predicted magnitudes alone.
+
+        A ``pghi`` head without a reference runs one frame per call, offline as in streaming:
+        the heap integration orders bins by magnitude, so float noise between a batched and a
+        chunked pass could flip a near-tie and change a phase; frame by frame, every chunking
+        computes the same magnitudes bit for bit and streams exactly like the offline decode."""
+        if self.head.phase == "pghi" and phase_reference is None:
+            return self._frame_by_frame(z)
+        return self.head(self.backbone(z), None if self.prior is None else self.prior(z), phase_reference)
+
+    def _frame_by_frame(self, z: torch.Tensor) -> torch.Tensor:
+        if z.shape[-1] == 0:
+            return z.new_zeros(z.shape[0], self.channels, 0)
+
+        def run() -> torch.Tensor:
+            frames = [z[..., t : t + 1] for t in range(z.shape[-1])]
+            prior = (lambda f: None) if self.prior is None else self.prior
+            return torch.cat([self.head(self.backbone(f), prior(f)) for f in frames], dim=-1)
+
+        if self.is_streaming:
+            return run()
+        with self.streaming(z.shape[0]):
+            return run()

@@ -60,10 +60,12 @@ from audiolatent.core.streaming import StreamingModule
 from audiolatent.nn.conv import SMALL_CHUNK_FRAMES
 from audiolatent.nn.matvec import linear_rows
 from audiolatent.nn.melscale import mel_filterbank
+from audiolatent.nn.pghi import PhaseState, rtpghi
 
 __all__ = ["WINDOWS", "causal_window", "StreamingSTFT", "StreamingISTFTHead", "MelMagnitudePrior"]
 
 WINDOWS = ("hann", "asymmetric")
+PHASES = ("absolute", "accumulated", "pghi")
 _MAX_LOG_MAGNITUDE = math.log(100.0)  # Vocos clips exp(m) at 1e2
 
 
@@ -180,6 +182,11 @@ class _AccumulatedPhaseState(_ISTFTState):
     frames: torch.Tensor  # [1] long: synthesis frames emitted so far (the bin-centre phase of the next)
 
 
+@dataclass
+class _PGHIState(_ISTFTState):
+    pghi: PhaseState  # the phase integration's last frame, per batch item and channel
+
+
 class StreamingISTFTHead(StreamingModule):
     """Vocos head with causal overlap-add: features ``[B, dim, T]`` -> audio ``[B, C, T * S * hop]``.
 
@@ -195,7 +202,12 @@ class StreamingISTFTHead(StreamingModule):
             (phase-vocoder style: the network predicts each bin's deviation ``d`` from its
             bin-centre advance, and the phase of synthesis frame ``j`` is
             ``2 pi k j hop / n_fft + sum_{i <= j} d_i``, so a stationary partial keeps a
-            consistent phase from frame to frame; the running sum is streaming state).
+            consistent phase from frame to frame; the running sum is streaming state) or
+            ``"pghi"`` (the network predicts only the log magnitude; the phase comes from it by
+            causal phase-gradient heap integration, :mod:`audiolatent.nn.pghi`, whose last
+            frame is streaming state; needs the ``hann`` window). A ``pghi`` head can be trained
+            with the reference's own phase (``phase_reference`` of :meth:`forward`), so the
+            losses see only the magnitude.
 
     Attributes: ``stride`` (= ``subframes * hop_length``, samples per input frame), ``lookahead``
     (0 output samples), ``causal``, ``phase``.
@@ -219,15 +231,18 @@ class StreamingISTFTHead(StreamingModule):
         super().__init__()
         if hop_length < 1 or n_fft < hop_length:
             raise ValueError(f"need n_fft {n_fft} >= hop_length {hop_length} >= 1")
-        if phase not in ("absolute", "accumulated"):
-            raise ValueError(f"ISTFT head: phase must be 'absolute' or 'accumulated', got {phase!r}")
+        if phase not in PHASES:
+            raise ValueError(f"ISTFT head: phase must be one of {PHASES}, got {phase!r}")
+        if phase == "pghi" and window != "hann":
+            raise ValueError(f"ISTFT head: phase 'pghi' integrates the phase gradients of a Hann window; got window {window!r}")
         self.phase = phase
         if subframes < 1:
             raise ValueError(f"subframes must be >= 1, got {subframes}")
         self.n_fft, self.hop_length, self.channels, self.subframes = n_fft, hop_length, channels, subframes
         self.stride = subframes * hop_length
         self.n_bins = n_fft // 2 + 1
-        self.proj = nn.Conv1d(dim, channels * 2 * self.n_bins * subframes, 1)
+        self.n_parts = 1 if phase == "pghi" else 2  # log magnitude (and phase) per bin
+        self.proj = nn.Conv1d(dim, channels * self.n_parts * self.n_bins * subframes, 1)
         w = causal_window(window, n_fft, hop_length, synthesis=True)
         self.register_buffer("window", w, persistent=False)
         envelope = torch.ones(hop_length)
@@ -246,6 +261,8 @@ class StreamingISTFTHead(StreamingModule):
         if self.phase == "accumulated":
             phase = torch.zeros(batch_size, self.channels, self.n_bins, dtype=torch.float64, device=tail.device)
             return _AccumulatedPhaseState(tail, phase, torch.zeros(1, dtype=torch.long, device=tail.device))
+        if self.phase == "pghi":
+            return _PGHIState(tail, PhaseState())
         return _ISTFTState(tail)
 
     def _accumulate(self, deviation: torch.Tensor) -> torch.Tensor:
@@ -269,12 +286,31 @@ class StreamingISTFTHead(StreamingModule):
             state.phase, state.frames = running[:, :, -1].detach(), start + t
         return (running + centre.double() * (2 * math.pi / self.n_fft)).to(deviation.dtype)
 
-    def spectrum(self, x: torch.Tensor, prior: torch.Tensor | None = None) -> torch.Tensor:
+    def reference_phase(self, audio: torch.Tensor, n_frames: int) -> torch.Tensor:
+        """Phase ``[B, C, n_frames, n_bins]`` of ``audio [B, C, N]`` in this head's framing: synthesis
+        frame ``j`` is ``rfft(audio[j * hop : j * hop + n_fft] * window)`` (zeros past the end)."""
+        need = (n_frames - 1) * self.hop_length + self.n_fft
+        padded = F.pad(audio, (0, max(0, need - audio.shape[-1])))[..., :need]
+        frames = padded.unfold(-1, self.n_fft, self.hop_length)  # [B, C, n_frames, n_fft]
+        return torch.fft.rfft(frames * self.window, dim=-1).angle()
+
+    def _pghi_phase(self, log_magnitude: torch.Tensor) -> torch.Tensor:
+        """Phase of ``log_magnitude [B, C, T, n_bins]`` by :func:`~audiolatent.nn.pghi.rtpghi` (streaming: carried)."""
+        b, c, t, n = log_magnitude.shape
+        state = self._streaming_state.pghi if self.is_streaming else None
+        values = log_magnitude.detach().double().cpu().reshape(b * c, t, n).numpy()
+        phase = rtpghi(values, self.n_fft, self.hop_length, state)
+        return torch.from_numpy(phase).to(log_magnitude.device, log_magnitude.dtype).view(b, c, t, n)
+
+    def spectrum(self, x: torch.Tensor, prior: torch.Tensor | None = None,
+                 phase_reference: torch.Tensor | None = None) -> torch.Tensor:
         """Complex spectrum ``[B, C, T * S, n_fft // 2 + 1]`` (synthesis frames) from ``x [B, dim, T]``.
 
         ``prior``: an optional log-magnitude ``[B, T, n_fft // 2 + 1]`` per input frame (e.g.
         :class:`MelMagnitudePrior`) added to the predicted log magnitude of each of the frame's
-        ``S`` synthesis frames and every channel: the network then predicts a correction."""
+        ``S`` synthesis frames and every channel: the network then predicts a correction.
+        ``phase_reference`` (``pghi`` only): audio ``[B, C, N]`` whose phase (:meth:`reference_phase`)
+        replaces the integrated one: training on the magnitude alone."""
         b, _, t = x.shape
         s = self.subframes
         if t == 1 and self.is_streaming:  # one frame (a 20 ms chunk): a matrix-vector product
@@ -282,16 +318,24 @@ class StreamingISTFTHead(StreamingModule):
             projected = linear_rows(x[..., 0], weight[..., 0], self.proj.bias, self._rows, self, sources=(weight,)).unsqueeze(-1)
         else:
             projected = self.proj(x)
-        out = projected.view(b, self.channels, 2, self.n_bins, s, t).permute(0, 1, 2, 5, 4, 3)
-        out = out.reshape(b, self.channels, 2, t * s, self.n_bins)
-        log_magnitude, phase = out[:, :, 0], out[:, :, 1]
+        parts = self.n_parts
+        out = projected.view(b, self.channels, parts, self.n_bins, s, t).permute(0, 1, 2, 5, 4, 3)
+        out = out.reshape(b, self.channels, parts, t * s, self.n_bins)
+        log_magnitude = out[:, :, 0]
         if self.phase == "accumulated":
-            phase = self._accumulate(phase)
+            phase = self._accumulate(out[:, :, 1])
+        elif self.phase == "absolute":
+            phase = out[:, :, 1]
         if prior is not None:
             if tuple(prior.shape) != (b, t, self.n_bins):
                 raise ValueError(f"ISTFT head: prior must be [B, T, n_bins] = {[b, t, self.n_bins]}, got {list(prior.shape)}")
             log_magnitude = log_magnitude + prior.repeat_interleave(s, dim=1).unsqueeze(1)
-        magnitude = log_magnitude.clamp(max=_MAX_LOG_MAGNITUDE).exp()
+        log_magnitude = log_magnitude.clamp(max=_MAX_LOG_MAGNITUDE)
+        if self.phase == "pghi":
+            phase = self._pghi_phase(log_magnitude) if phase_reference is None else self.reference_phase(phase_reference, t * s)
+        elif phase_reference is not None:
+            raise ValueError(f"ISTFT head: phase_reference is for phase 'pghi', not {self.phase!r}")
+        magnitude = log_magnitude.exp()
         return torch.complex(magnitude * phase.cos(), magnitude * phase.sin())
 
     @torch.no_grad()
@@ -308,6 +352,8 @@ class StreamingISTFTHead(StreamingModule):
         Raises:
             ValueError: ``weight``/``bias`` are not the projection of such a single-frame head.
         """
+        if self.phase == "pghi":
+            raise ValueError("warm start: a 'pghi' head predicts no phase; it has no single-frame form to start from")
         s, c, n_new = self.subframes, self.channels, self.n_bins
         n_old = s * self.n_fft // 2 + 1
         dim = self.proj.in_channels
@@ -326,16 +372,17 @@ class StreamingISTFTHead(StreamingModule):
         self.proj.weight.copy_(new_w.reshape(self.proj.weight.shape))
         self.proj.bias.copy_(new_b.reshape(-1))
 
-    def forward(self, x: torch.Tensor, prior: torch.Tensor | None = None) -> torch.Tensor:
-        """``x [B, dim, T]`` (and an optional log-magnitude ``prior``, see :meth:`spectrum`) ->
-        ``[B, C, T * subframes * hop_length]``."""
+    def forward(self, x: torch.Tensor, prior: torch.Tensor | None = None,
+                phase_reference: torch.Tensor | None = None) -> torch.Tensor:
+        """``x [B, dim, T]`` (and an optional log-magnitude ``prior`` and ``phase_reference``, see
+        :meth:`spectrum`) -> ``[B, C, T * subframes * hop_length]``."""
         self._check_streaming_batch(x)
         b, _, t = x.shape
         n_out = t * self.stride
         t = t * self.subframes  # synthesis frames
         if t == 0:
             return x.new_zeros(b, self.channels, 0)
-        frames = torch.fft.irfft(self.spectrum(x, prior), n=self.n_fft, dim=-1) * self.window  # [B, C, T, n_fft]
+        frames = torch.fft.irfft(self.spectrum(x, prior, phase_reference), n=self.n_fft, dim=-1) * self.window  # [B, C, T, n_fft]
         hop, context = self.hop_length, self.n_fft - self.hop_length
         if self.is_streaming and t <= SMALL_CHUNK_FRAMES:
             # a few frames: add them one by one onto the carried tail (cheaper than fold's fixed cost)

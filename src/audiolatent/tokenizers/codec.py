@@ -372,14 +372,20 @@ class NeuralCodec(Tokenizer):
         ``kl``, ...), ``stats`` (codebook usage/perplexity, ...), ``streams`` (the codes) and
         ``first_level`` (the first quantiser level's output ``[B, D, T']`` for an RVQ or split
         RVQ, else ``z_q``: what the semantic losses of :mod:`audiolatent.train.semantic` shape).
-        ``n_q=None`` in training mode lets an RVQ apply quantizer dropout.
+        ``n_q=None`` in training mode lets an RVQ apply quantizer dropout. In training mode a
+        decoder whose phase comes from its magnitudes (a ``vocos`` decoder with a ``pghi`` head)
+        synthesises with the input's own phase, so the losses train the magnitudes; in eval mode
+        (and in ``decode``) it integrates the phase itself.
         """
         n = audio.shape[-1]
         pad = -n % self.hop_length
         x = torch.nn.functional.pad(audio, (0, pad)) if pad else audio
         z = self.encoder(x)
         out = self.bottleneck(z, n_q)
-        recon = self.decoder(out.z_q)[..., :n]
+        if self.training and getattr(self.decoder, "trains_on_reference_phase", False):
+            recon = self.decoder(out.z_q, phase_reference=x)[..., :n]  # the losses see the magnitudes only
+        else:
+            recon = self.decoder(out.z_q)[..., :n]
         first = out.first_level if out.first_level is not None else out.z_q
         return {"audio": recon, "z": z, "z_q": out.z_q, "losses": out.losses, "stats": out.stats, "streams": out.streams,
                 "first_level": first}

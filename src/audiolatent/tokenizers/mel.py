@@ -31,7 +31,7 @@ these features.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 
@@ -40,7 +40,8 @@ from audiolatent.core.latent import Stream
 from audiolatent.core.registry import register_kind, register_tokenizer
 from audiolatent.core.tokenizer import Tokenizer
 from audiolatent.nn.melscale import hz_to_mel, mel_filterbank, mel_to_hz, triangular_filters
-from audiolatent.tokenizers.griffinlim import griffin_lim, stft_frames
+from audiolatent.nn.pghi import rtpghi
+from audiolatent.tokenizers.griffinlim import griffin_lim, istft_frames, stft_frames
 
 __all__ = [
     "MelConfig", "MelTokenizer", "hz_to_mel", "mel_to_hz", "mel_filterbank", "triangular_filters",
@@ -49,7 +50,7 @@ __all__ = [
 
 @dataclass
 class MelConfig:
-    """Log-mel analysis and Griffin-Lim synthesis. Defaults are ``mel-16k`` (HiFi-GAN-style).
+    """Log-mel analysis and classical synthesis. Defaults are ``mel-16k`` (HiFi-GAN-style).
 
     Attributes:
         sample_rate: Hz.
@@ -66,6 +67,9 @@ class MelConfig:
         griffin_lim_momentum: Perraudin et al. 2013 inertia (0 = classic Griffin-Lim).
         phase_seed: seed of Griffin-Lim's random initial phase (decode is deterministic).
         nnls_iterations: multiplicative NNLS refinements of the filterbank inverse at decode.
+        synthesis: the phase of the NNLS magnitude at decode: ``"griffin-lim"`` (iterations
+            above, from random phase) or ``"pghi"`` (causal phase-gradient heap integration,
+            :mod:`audiolatent.nn.pghi`: no iterations; needs ``win_length == n_fft``).
     """
 
     sample_rate: int = 16000
@@ -83,6 +87,7 @@ class MelConfig:
     griffin_lim_momentum: float = 0.99
     phase_seed: int = 0
     nnls_iterations: int = 30
+    synthesis: str = "griffin-lim"
 
     def __post_init__(self) -> None:
         problems = []
@@ -113,6 +118,11 @@ class MelConfig:
             problems.append("griffin_lim_iterations and nnls_iterations must be >= 0")
         if not 0 <= self.griffin_lim_momentum < 1:
             problems.append(f"griffin_lim_momentum must be in [0, 1), got {self.griffin_lim_momentum}")
+        if self.synthesis not in ("griffin-lim", "pghi"):
+            problems.append(f"synthesis must be 'griffin-lim' or 'pghi', got {self.synthesis!r}")
+        elif self.synthesis == "pghi" and self.win_length != self.n_fft:
+            problems.append(f"synthesis 'pghi' integrates a Hann window of n_fft samples: needs win_length == n_fft, "
+                            f"got {self.win_length} and {self.n_fft}")
         if problems:
             raise ConfigError("MelConfig: " + "; ".join(problems))
 
@@ -229,14 +239,29 @@ class MelTokenizer(Tokenizer):
         return spec.pow(1.0 / c.power) if c.power != 1.0 else spec
 
     def synthesize(self, log_mel: torch.Tensor) -> torch.Tensor:
-        """Log-mel ``[B, n_mels, T]`` -> audio ``[B, 1, T * hop]`` by NNLS inverse + fast Griffin-Lim."""
+        """Log-mel ``[B, n_mels, T]`` -> audio ``[B, 1, T * hop]`` by NNLS inverse + fast Griffin-Lim
+        (or + RTPGHI phase, ``synthesis: pghi``)."""
         c = self.config
         magnitude = self.mel_to_linear(log_mel)
+        if c.synthesis == "pghi":
+            return self._pghi_synthesis(magnitude)[:, None]
         audio = griffin_lim(
             magnitude, c.n_fft, c.hop_length, c.win_length, self.window,
             n_iter=c.griffin_lim_iterations, momentum=c.griffin_lim_momentum, seed=c.phase_seed,
         )
         return audio[:, None]
+
+    def _pghi_synthesis(self, magnitude: torch.Tensor) -> torch.Tensor:
+        """Magnitude ``[B, F, T]`` (centred frames) -> audio ``[B, T * hop]`` with RTPGHI phase."""
+        c = self.config
+        b, n_bins, t = magnitude.shape
+        # one silent frame past the end, as the centred analysis pads: the last hop gets its overlap
+        padded = torch.cat([magnitude, magnitude.new_zeros(b, n_bins, 1)], dim=-1).double()
+        log_mag = padded.clamp_min(1e-12).log().transpose(1, 2).cpu().numpy()  # [B, T + 1, F]
+        phase = torch.from_numpy(rtpghi(log_mag, c.n_fft, c.hop_length)).to(padded.device).transpose(1, 2)
+        spec = torch.polar(padded, phase)
+        window = self.window.double()
+        return istft_frames(spec, c.n_fft, c.hop_length, window, t * c.hop_length).to(magnitude.dtype)
 
     # --- Tokenizer hooks ---------------------------------------------------------------------
     def _encode(self, audio: torch.Tensor) -> list[Stream]:
@@ -249,6 +274,12 @@ class MelTokenizer(Tokenizer):
 register_tokenizer(
     "mel-16k", lambda: MelTokenizer(mel_16k_config()),
     "log-mel, 16 kHz, 80 slaney mels to 8 kHz, hop 160 (100 frames/s, 8000 values/s); Griffin-Lim decode",
+    family="handcrafted",
+)
+register_tokenizer(
+    "mel-16k-pghi", lambda: MelTokenizer(replace(mel_16k_config(), synthesis="pghi")),
+    "log-mel, 16 kHz, 80 slaney mels to 8 kHz, hop 160 (the latent of mel-16k); NNLS + RTPGHI phase decode "
+    "(no iterations)",
     family="handcrafted",
 )
 register_tokenizer(

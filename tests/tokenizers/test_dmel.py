@@ -126,3 +126,15 @@ def test_nested_config_and_hash():
     with pytest.raises(al.ConfigError):
         DMelConfig(min_log=1.0, max_log=0.0)
 
+
+
+def test_dmel_16k_pghi_shares_the_codes_and_decodes_without_iterations():
+    pghi, gl = al.load_tokenizer("dmel-16k-pghi"), al.load_tokenizer("dmel-16k")
+    t = torch.arange(16000) / 16000
+    x = (0.3 * torch.sin(2 * math.pi * 440 * t))[None, None]
+    codes = pghi.encode(x)
+    assert torch.equal(codes["dmel"].values, gl.encode(x)["dmel"].values)
+    y = pghi.decode(codes)
+    assert y.shape == x.shape
+    assert abs(int(torch.fft.rfft(y[0, 0]).abs().argmax()) - 440) <= 16  # the pitch survives
+    assert float(pghi.decode(pghi.encode(torch.zeros(1, 1, 1600))).abs().max()) == 0.0

@@ -18,14 +18,15 @@ silence -> code 0, decoded back exactly to the floor, i.e. to silence) up to abo
 full-scale sine (its peak bin is about 2.27 = ln 9.6 with mel-16k); louder values clamp to
 ``n_levels - 1``. Step for 16 levels: 0.921 nepers (8.0 dB).
 
-Decode: codes -> levels -> log-mel -> :class:`MelTokenizer`'s NNLS + Griffin-Lim synthesis.
+Decode: codes -> levels -> log-mel -> :class:`MelTokenizer`'s NNLS + Griffin-Lim synthesis
+(``dmel-16k-pghi``: + RTPGHI phase instead, :mod:`audiolatent.nn.pghi`).
 Like mel, dMel cannot stream (Griffin-Lim needs the whole signal).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import torch
 
@@ -130,5 +131,10 @@ class DMelTokenizer(Tokenizer):
 register_tokenizer(
     "dmel-16k", lambda: DMelTokenizer(DMelConfig(mel_16k_config(), n_levels=16)),
     "dMel, mel-16k features with each of 80 bins quantised to 16 levels (100 frames/s, 32 kbps nominal)",
+    family="handcrafted",
+)
+register_tokenizer(
+    "dmel-16k-pghi", lambda: DMelTokenizer(DMelConfig(replace(mel_16k_config(), synthesis="pghi"), n_levels=16)),
+    "dMel codes of dmel-16k decoded without iterations: NNLS magnitude + RTPGHI phase (as mel-16k-pghi)",
     family="handcrafted",
 )

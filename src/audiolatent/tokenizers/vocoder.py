@@ -10,7 +10,12 @@ trained with the project's trainer (``audiolatent train mel-16k-vocoder``):
   1024, hop 160, natural log floored at 1e-5), no parameters, so the latent *is* mel-16k's;
 * bottleneck ``identity`` (stream ``mel``: the vocoder of ``mel-16k``) or ``levels`` (16 uniform
   levels per bin over ``[ln 1e-5, ln 10]``, stream ``dmel``: the codes of ``dmel-16k``);
-* decoder ``vocos`` at the mel frame rate (causal ConvNeXt + causal iSTFT head, lookahead 0).
+* decoder ``vocos`` at the mel frame rate (causal ConvNeXt + causal iSTFT head, lookahead 0). The
+  packaged configs predict magnitudes only (head ``phase: pghi``, two 20 ms Hann synthesis frames
+  per mel frame): the phase is integrated from them by causal RTPGHI (:mod:`audiolatent.nn.pghi`),
+  training synthesises with each crop's own phase (so the losses see the magnitudes alone), and
+  decoding runs one frame per call so that streaming equals offline bit for bit. The first,
+  learned-phase decoder is ``configs/codecs/mel-16k-vocoder-phase.yaml``.
 
 Streaming with lookahead. Frame ``t`` of the mel analysis is *centred* at sample ``t * hop``: its
 window reads samples up to ``t * hop + n_fft / 2 - 1`` (offline, zeros past the end), i.e.

@@ -94,11 +94,17 @@ class Tokenizer(StreamingModule):
         return self.sample_rate / self.hop_length
 
     @property
+    def delay(self) -> int:
+        """Samples by which the decoded audio lags the input (a declared decoder delay, as Opus
+        has one); 0 for most tokenizers. The bench aligns by cross-correlation either way."""
+        return 0
+
+    @property
     def algorithmic_latency_ms(self) -> float | None:
-        """Frame duration + lookahead, in ms (None when the tokenizer needs the whole signal)."""
+        """Frame duration + lookahead + delay, in ms (None when the tokenizer needs the whole signal)."""
         if self.lookahead is None:
             return None
-        return 1000.0 * (self.hop_length + self.lookahead) / self.sample_rate
+        return 1000.0 * (self.hop_length + self.lookahead + self.delay) / self.sample_rate
 
     @property
     def config_hash(self) -> str:

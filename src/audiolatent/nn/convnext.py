@@ -240,6 +240,10 @@ class VocosDecoder(StreamingModule):
             which) and the head adds its :class:`~audiolatent.nn.spectral.MelMagnitudePrior` to
             the predicted log magnitude, so the network learns a correction and the phase (a
             mel vocoder); None: no prior.
+        delay_frames: the output lags the latent by this many frames (``delay`` samples): frame
+            ``t`` renders the audio centred near its own analysis window instead of extrapolating
+            past it (a causal head places frame ``t``'s synthesis window *after* the frame). The
+            codec declares the delay; training compares the output with the delayed input.
         phase: ``absolute``, ``accumulated`` or ``pghi`` phase in the head (see
             :class:`~audiolatent.nn.spectral.StreamingISTFTHead`). With ``pghi`` the network
             predicts magnitudes only and :meth:`forward` takes the training reference's phase.
@@ -248,7 +252,7 @@ class VocosDecoder(StreamingModule):
             a codec fills it from a ``log-mel`` encoder.
 
     Attributes: ``hop_length`` (= ``stride``), ``lookahead`` (output samples, 0), ``causal``,
-    ``dimension``, ``prior`` (the prior module or None).
+    ``dimension``, ``prior`` (the prior module or None), ``delay`` (samples).
     """
 
     def __init__(
@@ -269,8 +273,11 @@ class VocosDecoder(StreamingModule):
         magnitude_prior: str | None = None,
         mel_analysis: dict | None = None,
         phase: str = "absolute",
+        delay_frames: int = 0,
     ) -> None:
         super().__init__()
+        if not isinstance(delay_frames, int) or delay_frames < 0:
+            raise ValueError(f"vocos decoder: delay_frames must be an int >= 0, got {delay_frames!r}")
         if subframes < 1 or hop_length % subframes:
             raise ValueError(f"vocos decoder: subframes ({subframes}) must be >= 1 and divide hop_length ({hop_length})")
         synthesis_hop = hop_length // subframes
@@ -292,6 +299,7 @@ class VocosDecoder(StreamingModule):
         self.channels, self.dimension, self.causal = channels, dimension, causal
         self.hop_length = self.stride = hop_length
         self.lookahead = upsampling_lookahead([self.backbone, self.head])
+        self.delay = delay_frames * hop_length
 
     def n_samples(self, n_frames: int) -> int:
         """Samples for ``n_frames`` frames: ``n_frames * hop_length``."""

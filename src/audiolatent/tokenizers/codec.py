@@ -35,7 +35,9 @@ spec.stride)`` frames/s, so ``frame_rate`` (= sample_rate / hop_length) is the r
 coarsest stream. Offline ``encode`` right-pads to a whole ``hop_length`` and ``decode`` trims
 back (the Tokenizer framing rule); streaming chunks must be multiples of ``hop_length``.
 
-Latency. ``causal`` is true when encoder and decoder are causal (every bottleneck is per frame,
+Latency. A decoder may declare a ``delay`` (the ``pghi`` mel vocoders: one frame): its output
+lags the input by that many samples, training compares against the delayed input, and
+``algorithmic_latency_ms`` counts it. ``causal`` is true when encoder and decoder are causal (every bottleneck is per frame,
 ``msrvq`` per block of ``hop_length`` samples, which the hop already accounts for).
 ``lookahead = encoder.lookahead + decoder.lookahead`` samples, computed exactly from the layers
 (:mod:`audiolatent.nn.latency`) and checked by probing in the tests; algorithmic latency is
@@ -279,6 +281,11 @@ class NeuralCodec(Tokenizer):
         return int(self.encoder.lookahead + self.decoder.lookahead + held)
 
     @property
+    def delay(self) -> int:
+        """Samples the decoded audio lags the input: the decoder's declared ``delay`` (0 for most)."""
+        return int(getattr(self.decoder, "delay", 0))
+
+    @property
     def streamable(self) -> bool:
         """Causal, or a causal decoder behind an encoder that streams with lookahead and flushes."""
         return bool(self.decoder.causal and (self.encoder.causal or hasattr(self.encoder, "flush")))  # (segment: it flushes)
@@ -372,6 +379,8 @@ class NeuralCodec(Tokenizer):
         ``kl``, ...), ``stats`` (codebook usage/perplexity, ...), ``streams`` (the codes) and
         ``first_level`` (the first quantiser level's output ``[B, D, T']`` for an RVQ or split
         RVQ, else ``z_q``: what the semantic losses of :mod:`audiolatent.train.semantic` shape).
+        ``target``: what ``audio`` should equal: the input, delayed by :attr:`delay` samples when the
+        decoder declares a delay (what the reconstruction losses compare against).
         ``n_q=None`` in training mode lets an RVQ apply quantizer dropout. In training mode a
         decoder whose phase comes from its magnitudes (a ``vocos`` decoder with a ``pghi`` head)
         synthesises with the input's own phase, so the losses train the magnitudes; in eval mode
@@ -382,13 +391,15 @@ class NeuralCodec(Tokenizer):
         x = torch.nn.functional.pad(audio, (0, pad)) if pad else audio
         z = self.encoder(x)
         out = self.bottleneck(z, n_q)
+        target = torch.nn.functional.pad(audio, (self.delay, 0))[..., :n] if self.delay else audio
         if self.training and getattr(self.decoder, "trains_on_reference_phase", False):
-            recon = self.decoder(out.z_q, phase_reference=x)[..., :n]  # the losses see the magnitudes only
+            reference = torch.nn.functional.pad(x, (self.delay, 0))[..., : x.shape[-1]] if self.delay else x
+            recon = self.decoder(out.z_q, phase_reference=reference)[..., :n]  # the losses see the magnitudes only
         else:
             recon = self.decoder(out.z_q)[..., :n]
         first = out.first_level if out.first_level is not None else out.z_q
-        return {"audio": recon, "z": z, "z_q": out.z_q, "losses": out.losses, "stats": out.stats, "streams": out.streams,
-                "first_level": first}
+        return {"audio": recon, "target": target, "z": z, "z_q": out.z_q, "losses": out.losses, "stats": out.stats,
+                "streams": out.streams, "first_level": first}
 
     # --- streaming -------------------------------------------------------------------
     @contextlib.contextmanager

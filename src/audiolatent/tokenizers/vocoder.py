@@ -101,17 +101,22 @@ class StreamingLogMel(StreamingModule):
         return -(-n_samples // self.hop_length)
 
     def _log_mel(self, spec: torch.Tensor) -> torch.Tensor:
-        return spectrum_to_log_mel(spec, self.mel_basis, self.mel_config)
+        return spectrum_to_log_mel(spec, self.mel_basis.to(spec.real.dtype), self.mel_config)
 
     def _frames(self, buffer: torch.Tensor, count: int) -> torch.Tensor:
-        """The first ``count`` frames of ``buffer`` (whose sample 0 starts frame 0's window): ``[B, n_mels, count]``."""
+        """The first ``count`` frames of ``buffer`` (whose sample 0 starts frame 0's window): ``[B, n_mels, count]``.
+
+        Computed in float64 and rounded: a frame then comes out the same bit for bit whichever
+        chunk it was computed in (a float32 FFT or matmul over a different number of frames can
+        differ in the last bits), which a ``pghi`` decoder's heap integration needs to stream
+        exactly like the offline decode."""
         c = self.mel_config
         if count == 0:
             return buffer.new_zeros(buffer.shape[0], c.n_mels, 0)
-        piece = buffer[:, : (count - 1) * c.hop_length + c.n_fft]
-        window = self.window.to(piece.dtype)
+        piece = buffer[:, : (count - 1) * c.hop_length + c.n_fft].double()
+        window = self.window.double()
         spec = torch.stft(piece, c.n_fft, c.hop_length, c.win_length, window, center=False, return_complex=True)
-        return self._log_mel(spec)
+        return self._log_mel(spec).to(buffer.dtype)
 
     def _init_streaming_state(self, batch_size: int) -> _LogMelState:
         zeros = torch.zeros(batch_size, self.mel_config.n_fft // 2, device=self.window.device)
@@ -125,7 +130,8 @@ class StreamingLogMel(StreamingModule):
             raise StreamingError(f"log-mel encoder: input must be a multiple of hop_length {hop} samples, got {x.shape[-1]}")
         if not self.is_streaming:
             c = self.mel_config
-            return self._log_mel(stft_frames(x[:, 0], c.n_fft, hop, self.window, x.shape[-1] // hop))
+            spec = stft_frames(x[:, 0].double(), c.n_fft, hop, self.window.double(), x.shape[-1] // hop)
+            return self._log_mel(spec).to(x.dtype)  # float64, as the streamed frames (_frames)
         state: _LogMelState = self._streaming_state
         if state.ended:
             raise StreamingError("log-mel encoder: the signal was ended by flush(); reset_streaming() to start another")

@@ -3,7 +3,8 @@
 One optimiser step (``Trainer._step``), on every rank:
 
 1. ``out = codec(x)`` for a batch ``x [B, C, N]`` (B = ``data.batch_size`` per rank); losses of
-   ``y = out["audio"]`` (:class:`~audiolatent.train.objective.CodecObjective`; with
+   ``y = out["audio"]`` against ``out["target"]`` (``x``, delayed by a decoder's declared delay)
+   (:class:`~audiolatent.train.objective.CodecObjective`; with
    ``data.respect_band_limit`` the reconstruction losses ignore what lies above each item's
    ``band_limit_hz``); with the GAN on
    (discriminators configured, ``step >= adversarial_start_step``) also the discriminator loss
@@ -316,10 +317,11 @@ class Trainer:
         with self._autocast():
             out = self.model(x)
         y = out["audio"].float()
+        target = out.get("target", x)  # the input, delayed by the decoder's declared delay if any
         if gan:
             self.discriminators.requires_grad_(False)
         with self._autocast():
-            losses = self.objective.reconstruction_losses(y, x, self.discriminators if gan else None,
+            losses = self.objective.reconstruction_losses(y, target, self.discriminators if gan else None,
                                                           band_limit_hz=band_limit)
         if gan:
             self.discriminators.requires_grad_(True)
@@ -337,7 +339,7 @@ class Trainer:
         if gan:
             self.disc_optimizer.zero_grad(set_to_none=True)
             with self._autocast():
-                disc_loss = self.objective.discriminator_loss(self.disc_model, x, y).float()
+                disc_loss = self.objective.discriminator_loss(self.disc_model, target, y).float()
         local_bad = not _finite(aux, disc_loss, *losses.values(), *semantic.values())
         any_bad, self.stop.requested = self.ctx.any([local_bad, self.stop.requested])
         if any_bad:

@@ -206,3 +206,16 @@ def test_the_declared_delay_is_what_training_compares_against(pair):
 def test_a_bad_delay_is_refused():
     with pytest.raises(ValueError, match="delay_frames"):
         build_codec("mel-16k-vocoder", (*TINY, "decoder.delay_frames=-1"))
+
+
+def test_the_bench_counts_the_declared_delay_in_the_latency(pair):
+    """The probe measures how far an output sample reads ahead of its own (delayed) time, so the
+    bench adds the declared delay to both latencies: 32 ms of analysis + 20 ms of delay."""
+    from audiolatent.bench.streaming import measure_streaming
+
+    codec, _ = pair
+    result = measure_streaming(codec, seconds=0.5, max_chunks=10, repeats=1)
+    assert result["delay_samples"] == 320
+    assert result["declared_algorithmic_latency_ms"] == pytest.approx(52.0)
+    assert result["consistent"]
+    assert 30.0 < result["algorithmic_latency_ms"] <= 52.0

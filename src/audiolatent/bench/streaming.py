@@ -200,7 +200,7 @@ def measure_streaming(
 
     Returns:
         ``{"declared_causal", "declared_lookahead_samples", "causal", "lookahead_samples",
-        "consistent", "hop_length", "sample_rate", "algorithmic_latency_ms",
+        "consistent", "hop_length", "sample_rate", "delay_samples", "algorithmic_latency_ms",
         "declared_algorithmic_latency_ms", "chunk_compute_fraction", "chunk_samples",
         "encode_rtf", "decode_rtf", "notes"}``. ``lookahead_samples`` is ``"whole signal"`` and
         the latencies None when the tokenizer cannot stream.
@@ -208,6 +208,9 @@ def measure_streaming(
     sr, hop = tokenizer.sample_rate, tokenizer.hop_length
     n_samples = max(hop * 4, round(seconds * sr))
     declared = tokenizer.lookahead
+    # a declared decoder delay: the output lags, so an output sample's reach ahead (what the probe
+    # measures) understates the latency by that delay; both latencies add it
+    delay = int(getattr(tokenizer, "delay", 0))
     # long enough that the middle of the signal is past the declared reach (a VAE's 0.6 s lookahead)
     n_probe = max(hop * (8 if hop <= LONG_HOP else 4), round((probe_seconds or seconds) * sr),
                   3 * (hop + (declared or 0)))
@@ -218,7 +221,8 @@ def measure_streaming(
         "hop_length": hop,
         "sample_rate": sr,
         "chunk_samples": hop,
-        "declared_algorithmic_latency_ms": None if declared is None else 1000.0 * (hop + declared) / sr,
+        "delay_samples": delay,
+        "declared_algorithmic_latency_ms": None if declared is None else 1000.0 * (hop + declared + delay) / sr,
     }
     if declared is not None and not getattr(tokenizer, "deterministic", True):
         return _declared_round_trip(tokenizer, result, n_samples, n_probe, repeats, seed)
@@ -233,7 +237,7 @@ def measure_streaming(
     result["probed_lookahead_samples"] = "whole signal" if measured is None else measured
     result["lookahead_samples"] = "whole signal" if measured is None else max(measured, 0)
     result["consistent"] = (measured is None) == (declared is None) and (measured is None or measured <= declared)
-    result["algorithmic_latency_ms"] = None if measured is None else 1000.0 * (hop + max(measured, 0)) / sr
+    result["algorithmic_latency_ms"] = None if measured is None else 1000.0 * (hop + max(measured, 0) + delay) / sr
 
     audio = _test_signal(tokenizer, n_samples, seed)
     result["chunk_compute_fraction"] = None
@@ -272,7 +276,8 @@ def _declared_round_trip(tokenizer: Tokenizer, result: dict, n_samples: int, n_p
         causal=bool(tokenizer.causal), probed=False, encoder_lookahead_samples="whole signal" if encoder is None else encoder,
         lookahead_samples=declared, probed_lookahead_samples=None,
         consistent=encoder is not None and encoder <= declared,
-        algorithmic_latency_ms=1000.0 * (hop + declared) / sr, chunk_compute_fraction=None,
+        algorithmic_latency_ms=1000.0 * (hop + declared + int(getattr(tokenizer, "delay", 0))) / sr,
+        chunk_compute_fraction=None,
         notes=["round trip not deterministic (tokenizer.deterministic is False): encoder lookahead probed, "
                "round-trip lookahead and latency declared"],
     )

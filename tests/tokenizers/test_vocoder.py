@@ -149,7 +149,7 @@ def test_long_audio_is_streamed_and_flushed(pair):
     assert (audio - codec.decode(offline)).abs().max() <= 1e-5
 
 
-@pytest.mark.parametrize("recipe", ["mel-16k-vocoder", "dmel-16k-vocoder", "mel-16k-vocoder-gan"])
+@pytest.mark.parametrize("recipe", ["mel-16k-vocoder", "dmel-16k-vocoder", "mel-16k-vocoder-phase", "mel-16k-vocoder-gan"])
 def test_the_trainer_trains_only_the_decoder(tmp_path, recipe):
     """The packaged recipe trains (two steps of a tiny decoder on tones): the fixed frontend has no
     weights, the decoder's change, and the checkpoint loads back as a streamable vocoder. The

@@ -38,8 +38,9 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
+import torch
 
-__all__ = ["HANN_LAMBDA", "PhaseState", "rtpghi"]
+__all__ = ["HANN_LAMBDA", "PhaseState", "rtpghi", "rtpghi_tensor"]
 
 #: ``lam / N^2`` of the Gaussian that matches a Hann window of length ``N``
 HANN_LAMBDA = 0.25645
@@ -135,3 +136,10 @@ def rtpghi(log_magnitude: np.ndarray, n_fft: int, hop_length: int, state: PhaseS
         out[:, t] = phase
     # centre -> frame-start reference: a shift by n_fft / 2 samples, pi * m for each bin m
     return out - (2 * math.pi * bins * (n_fft // 2) / n_fft)
+
+
+def rtpghi_tensor(log_magnitude: torch.Tensor, n_fft: int, hop_length: int, state: PhaseState | None = None) -> torch.Tensor:
+    """:func:`rtpghi` on a tensor ``[S, T, F]`` of any dtype and device (read detached, in float64):
+    the phase, float64, on the input's device."""
+    values = log_magnitude.detach().to("cpu", torch.float64).numpy()
+    return torch.from_numpy(rtpghi(values, n_fft, hop_length, state)).to(log_magnitude.device)

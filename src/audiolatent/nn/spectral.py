@@ -60,7 +60,7 @@ from audiolatent.core.streaming import StreamingModule
 from audiolatent.nn.conv import SMALL_CHUNK_FRAMES
 from audiolatent.nn.matvec import linear_rows
 from audiolatent.nn.melscale import mel_filterbank
-from audiolatent.nn.pghi import PhaseState, rtpghi
+from audiolatent.nn.pghi import PhaseState, rtpghi_tensor
 
 __all__ = ["WINDOWS", "causal_window", "StreamingSTFT", "StreamingISTFTHead", "MelMagnitudePrior"]
 
@@ -298,9 +298,8 @@ class StreamingISTFTHead(StreamingModule):
         """Phase of ``log_magnitude [B, C, T, n_bins]`` by :func:`~audiolatent.nn.pghi.rtpghi` (streaming: carried)."""
         b, c, t, n = log_magnitude.shape
         state = self._streaming_state.pghi if self.is_streaming else None
-        values = log_magnitude.detach().double().cpu().reshape(b * c, t, n).numpy()
-        phase = rtpghi(values, self.n_fft, self.hop_length, state)
-        return torch.from_numpy(phase).to(log_magnitude.device, log_magnitude.dtype).view(b, c, t, n)
+        phase = rtpghi_tensor(log_magnitude.reshape(b * c, t, n), self.n_fft, self.hop_length, state)
+        return phase.to(log_magnitude.dtype).view(b, c, t, n)
 
     def spectrum(self, x: torch.Tensor, prior: torch.Tensor | None = None,
                  phase_reference: torch.Tensor | None = None) -> torch.Tensor:

@@ -35,9 +35,10 @@ spec.stride)`` frames/s, so ``frame_rate`` (= sample_rate / hop_length) is the r
 coarsest stream. Offline ``encode`` right-pads to a whole ``hop_length`` and ``decode`` trims
 back (the Tokenizer framing rule); streaming chunks must be multiples of ``hop_length``.
 
-Latency. A decoder may declare a ``delay`` (the ``pghi`` mel vocoders: one frame): its output
+Latency. A decoder may declare a ``delay`` (the ``pghi`` mel vocoders: two hops): its output
 lags the input by that many samples, training compares against the delayed input, and
-``algorithmic_latency_ms`` counts it. ``causal`` is true when encoder and decoder are causal (every bottleneck is per frame,
+``algorithmic_latency_ms`` counts it. ``causal`` is true when encoder and decoder are causal
+(every bottleneck is per frame,
 ``msrvq`` per block of ``hop_length`` samples, which the hop already accounts for).
 ``lookahead = encoder.lookahead + decoder.lookahead`` samples, computed exactly from the layers
 (:mod:`audiolatent.nn.latency`) and checked by probing in the tests; algorithmic latency is
@@ -391,9 +392,10 @@ class NeuralCodec(Tokenizer):
         x = torch.nn.functional.pad(audio, (0, pad)) if pad else audio
         z = self.encoder(x)
         out = self.bottleneck(z, n_q)
-        target = torch.nn.functional.pad(audio, (self.delay, 0))[..., :n] if self.delay else audio
+        # what the output should equal: the input, delayed by the decoder's declared delay
+        reference = torch.nn.functional.pad(x, (self.delay, 0))[..., : x.shape[-1]] if self.delay else x
+        target = reference[..., :n] if self.delay else audio
         if self.training and getattr(self.decoder, "trains_on_reference_phase", False):
-            reference = torch.nn.functional.pad(x, (self.delay, 0))[..., : x.shape[-1]] if self.delay else x
             recon = self.decoder(out.z_q, phase_reference=reference)[..., :n]  # the losses see the magnitudes only
         else:
             recon = self.decoder(out.z_q)[..., :n]

@@ -40,7 +40,7 @@ from audiolatent.core.latent import Stream
 from audiolatent.core.registry import register_kind, register_tokenizer
 from audiolatent.core.tokenizer import Tokenizer
 from audiolatent.nn.melscale import hz_to_mel, mel_filterbank, mel_to_hz, triangular_filters
-from audiolatent.nn.pghi import rtpghi
+from audiolatent.nn.pghi import rtpghi_tensor
 from audiolatent.tokenizers.griffinlim import griffin_lim, istft_frames, stft_frames
 
 __all__ = [
@@ -257,9 +257,8 @@ class MelTokenizer(Tokenizer):
         b, n_bins, t = magnitude.shape
         # one silent frame past the end, as the centred analysis pads: the last hop gets its overlap
         padded = torch.cat([magnitude, magnitude.new_zeros(b, n_bins, 1)], dim=-1).double()
-        log_mag = padded.clamp_min(1e-12).log().transpose(1, 2).cpu().numpy()  # [B, T + 1, F]
-        phase = torch.from_numpy(rtpghi(log_mag, c.n_fft, c.hop_length)).to(padded.device).transpose(1, 2)
-        spec = torch.polar(padded, phase)
+        phase = rtpghi_tensor(padded.clamp_min(1e-12).log().transpose(1, 2), c.n_fft, c.hop_length)  # [B, T + 1, F]
+        spec = torch.polar(padded, phase.transpose(1, 2))
         window = self.window.double()
         return istft_frames(spec, c.n_fft, c.hop_length, window, t * c.hop_length).to(magnitude.dtype)
 

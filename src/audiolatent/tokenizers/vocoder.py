@@ -11,10 +11,12 @@ trained with the project's trainer (``audiolatent train mel-16k-vocoder``):
 * bottleneck ``identity`` (stream ``mel``: the vocoder of ``mel-16k``) or ``levels`` (16 uniform
   levels per bin over ``[ln 1e-5, ln 10]``, stream ``dmel``: the codes of ``dmel-16k``);
 * decoder ``vocos`` at the mel frame rate (causal ConvNeXt + causal iSTFT head, lookahead 0). The
-  packaged configs predict magnitudes only (head ``phase: pghi``, two 20 ms Hann synthesis frames
-  per mel frame): the phase is integrated from them by causal RTPGHI (:mod:`audiolatent.nn.pghi`),
+  packaged configs predict magnitudes only (head ``phase: pghi``, one 40 ms Hann synthesis frame
+  per mel frame, and a declared ``delay`` of two hops so that frame is centred on its own
+  analysis window): the phase is integrated from them by causal RTPGHI (:mod:`audiolatent.nn.pghi`),
   training synthesises with each crop's own phase (so the losses see the magnitudes alone), and
-  decoding runs one frame per call so that streaming equals offline bit for bit. The first,
+  decoding runs one frame per call so that streaming equals offline bit for bit. Latency: hop +
+  lookahead + delay = 160 + 352 + 320 samples = 52 ms. The first,
   learned-phase decoder is ``configs/codecs/mel-16k-vocoder-phase.yaml``.
 
 Streaming with lookahead. Frame ``t`` of the mel analysis is *centred* at sample ``t * hop``: its
